@@ -63,9 +63,15 @@ func Load(name string, cfg any, args []string, lookupEnv func(string) (string, b
 	collect(rv.Elem(), &fields)
 
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	// Blocks embedded side by side may share a setting (METRICS_ADDR, say):
+	// one flag then fills every field that names it.
 	flagValues := make(map[string]*string, len(fields))
 	for _, f := range fields {
-		flagValues[f.flag] = fs.String(f.flag, "", fmt.Sprintf("%s (env %s, default %q)", f.help, f.env, f.def))
+		if _, dup := flagValues[f.flag]; dup {
+			continue
+		}
+		usage := fmt.Sprintf("%s (env %s, default %q)", f.help, f.env, f.def)
+		flagValues[f.flag] = fs.String(f.flag, "", usage)
 	}
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("config: %w", err)

@@ -76,3 +76,19 @@ func TestLoadNamesTheBadSetting(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadSharedSetting(t *testing.T) {
+	type block struct {
+		Addr string `env:"SHARED_ADDR" default:":1"`
+	}
+	var got struct {
+		A block
+		B block
+	}
+	if err := Load("t", &got, []string{"--shared-addr=:2"}, env(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if got.A.Addr != ":2" || got.B.Addr != ":2" {
+		t.Errorf("shared setting = %q, %q; want both \":2\"", got.A.Addr, got.B.Addr)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"github.com/costplane/costplane/libs/log"
 	"github.com/costplane/costplane/libs/server"
 	"github.com/costplane/costplane/services/gateway"
+	ingestapi "github.com/costplane/costplane/services/ingest-api"
+	ingestotlp "github.com/costplane/costplane/services/ingest-otlp"
 )
 
 // Config is every setting of the all-in-one binary. The embedded settings
@@ -29,10 +31,16 @@ type Config struct {
 	BootstrapTenant string `env:"BOOTSTRAP_TENANT" default:"default" help:"operator tenant to create"`
 	DevAPIKey       string `env:"DEV_API_KEY" default:"" help:"fixed development key (cp_<id>_<secret>)"`
 
-	Kafka   kafka.Config
-	Server  server.Config
-	Auth    auth.Config
-	Gateway gateway.Config
+	// DemoRuns agent runs of generated traffic are sent through OTLP and
+	// the API at start-up, so a new user sees data at once; 0 sends none.
+	DemoRuns int `env:"DEMO_RUNS" default:"200" help:"demo agent runs at start; 0: none"`
+
+	Kafka     kafka.Config
+	Server    server.Config
+	Auth      auth.Config
+	Gateway   gateway.Config
+	IngestAPI ingestapi.Config
+	OTLP      ingestotlp.Config
 }
 
 // Validate checks the settings the embedded parts own; the blocks
@@ -54,7 +62,13 @@ func (c Config) Validate() error {
 	if c.BootstrapTenant == "" {
 		errs = append(errs, errors.New("BOOTSTRAP_TENANT must not be empty"))
 	}
-	for _, v := range []interface{ Validate() error }{c.Kafka, c.Server, c.Auth, c.Gateway} {
+	if c.DemoRuns < 0 {
+		errs = append(errs, errors.New("DEMO_RUNS must not be negative"))
+	}
+	blocks := []interface{ Validate() error }{
+		c.Kafka, c.Server, c.Auth, c.Gateway, c.IngestAPI, c.OTLP,
+	}
+	for _, v := range blocks {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, err)
 		}

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/costplane/costplane/libs/auth"
 	"github.com/costplane/costplane/libs/kafka"
@@ -20,6 +23,9 @@ import (
 	"github.com/costplane/costplane/services/costplane/internal/devkafka"
 	"github.com/costplane/costplane/services/costplane/internal/devpg"
 	"github.com/costplane/costplane/services/gateway"
+	ingestapi "github.com/costplane/costplane/services/ingest-api"
+	ingestotlp "github.com/costplane/costplane/services/ingest-otlp"
+	"github.com/costplane/costplane/services/loadgen"
 )
 
 // stack is what the process runs on: a database pool and Kafka brokers,
@@ -50,7 +56,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer)
 		return err
 	}
 
-	group, err := buildServices(ctx, cfg, st, logger)
+	group, err := buildServices(ctx, cfg, st, token, logger)
 	if err != nil {
 		return err
 	}
@@ -134,8 +140,8 @@ func bootstrap(ctx context.Context, cfg Config, pool *pgxpool.Pool) (string, err
 	return token, nil
 }
 
-func buildServices(ctx context.Context, cfg Config, st *stack, logger *slog.Logger) (
-	*server.Group, error) {
+func buildServices(ctx context.Context, cfg Config, st *stack, token string,
+	logger *slog.Logger) (*server.Group, error) {
 
 	kcfg := cfg.Kafka
 	kcfg.Brokers = st.brokers
@@ -143,18 +149,48 @@ func buildServices(ctx context.Context, cfg Config, st *stack, logger *slog.Logg
 		return nil, err
 	}
 
+	// The gRPC server and the OTLP receiver keep separate registries, since
+	// both count gRPC calls under the same names; /metrics serves both.
+	reg, otlpReg := prometheus.NewRegistry(), prometheus.NewRegistry()
+	producer, err := kafka.NewProducer(kcfg, kafka.WithLogger(logger),
+		kafka.WithRegisterer(reg))
+	if err != nil {
+		return nil, err
+	}
+	st.closers = append(st.closers, producer.Close)
+
 	store := auth.NewStore(st.pool)
 	verifier := auth.NewVerifier(store, cfg.Auth.CacheTTL)
-	scopes := auth.MergeScopes(admin.Scopes())
-	authn := auth.NewAuthenticator(verifier, scopes, cfg.Auth.KeyHeader, logger)
 
-	grpcSrv, err := server.New(cfg.Server, logger,
+	ingest, err := ingestapi.New(cfg.IngestAPI, ingestapi.Deps{
+		Logger: logger, Producer: producer, Registry: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	scopes := auth.MergeScopes(admin.Scopes(), ingestapi.Scopes())
+	authn := auth.NewAuthenticator(verifier, scopes, cfg.Auth.KeyHeader, logger)
+	scfg := cfg.Server
+	scfg.MetricsAddr = ""
+	grpcSrv, err := server.New(scfg, logger, server.WithRegistry(reg),
 		server.WithUnaryInterceptors(authn.Unary()),
 		server.WithStreamInterceptors(authn.Stream()))
 	if err != nil {
 		return nil, err
 	}
-	grpcSrv.Register(admin.New(store, logger))
+	grpcSrv.Register(admin.New(store, logger), ingest)
+
+	otlpCfg := cfg.OTLP
+	otlpCfg.MetricsAddr = ""
+	otlpCfg.KeyHeader = cfg.Auth.KeyHeader
+	otlpCfg.Topic = kcfg.Topics.Usage
+	otlp, err := ingestotlp.New(otlpCfg, ingestotlp.Deps{
+		Logger: logger, Verifier: verifier, Producer: producer, Registry: otlpReg,
+	})
+	if err != nil {
+		return nil, err
+	}
 
 	gw, err := gateway.New(cfg.Gateway, logger)
 	if err != nil {
@@ -163,8 +199,69 @@ func buildServices(ctx context.Context, cfg Config, st *stack, logger *slog.Logg
 
 	group := server.NewGroup(logger, cfg.Server.ShutdownTimeout)
 	group.Add("grpc", grpcSrv)
+	group.Add("otlp", otlp)
 	group.Add("gateway", gw)
+	if cfg.Server.MetricsAddr != "" {
+		metrics := promhttp.HandlerFor(prometheus.Gatherers{reg, otlpReg}, promhttp.HandlerOpts{})
+		group.Add("metrics", server.NewHTTP("metrics", cfg.Server.MetricsAddr, metrics,
+			cfg.Server.ShutdownTimeout, logger))
+	}
+	if cfg.DemoRuns > 0 && token != "" {
+		group.Add("demo", demoLoad(cfg, token, logger))
+	}
 	return group, nil
+}
+
+// demoLoad sends a short burst of generated agent traffic once the
+// receivers listen. It then waits for shutdown, because a member of the
+// group that returns stops the others.
+func demoLoad(cfg Config, token string, logger *slog.Logger) server.Runner {
+	return server.RunFunc(func(ctx context.Context) error {
+		lcfg := loadgen.DefaultConfig()
+		lcfg.APIKey = token
+		lcfg.OTLPEndpoint = localAddr(cfg.OTLP.GRPCAddr)
+		lcfg.APIEndpoint = localAddr(cfg.Server.GRPCAddr)
+		lcfg.Count = cfg.DemoRuns
+		lcfg.Rate = 50
+
+		if err := waitListening(ctx, lcfg.OTLPEndpoint, lcfg.APIEndpoint); err == nil {
+			stats, err := loadgen.Generate(ctx, lcfg, logger)
+			if err != nil {
+				logger.Warn("demo load incomplete", slog.Any("error", err))
+			} else {
+				logger.Info("demo load sent", slog.Any("stats", stats))
+			}
+		}
+		<-ctx.Done()
+		return nil
+	})
+}
+
+// localAddr turns a listen address such as ":4317" into one to dial.
+func localAddr(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return listen
+}
+
+func waitListening(ctx context.Context, addrs ...string) error {
+	for _, addr := range addrs {
+		for {
+			conn, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				conn.Close()
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 func ensureTopics(ctx context.Context, kcfg kafka.Config, logger *slog.Logger) error {
@@ -194,6 +291,8 @@ func printBanner(w io.Writer, cfg Config, brokers []string, token string) {
 	fmt.Fprintf(w, "  REST API      http://%s/v1\n", host(cfg.Gateway.Addr))
 	fmt.Fprintf(w, "  OpenAPI       http://%s/openapi.json\n", host(cfg.Gateway.Addr))
 	fmt.Fprintf(w, "  gRPC          %s\n", host(cfg.Server.GRPCAddr))
+	fmt.Fprintf(w, "  OTLP/gRPC     %s\n", host(cfg.OTLP.GRPCAddr))
+	fmt.Fprintf(w, "  OTLP/HTTP     http://%s/v1/traces\n", host(cfg.OTLP.HTTPAddr))
 	if cfg.Server.MetricsAddr != "" {
 		fmt.Fprintf(w, "  metrics       http://%s/metrics\n", host(cfg.Server.MetricsAddr))
 	}
@@ -208,4 +307,3 @@ func printBanner(w io.Writer, cfg Config, brokers []string, token string) {
 	}
 	fmt.Fprintln(w)
 }
-
