@@ -22,7 +22,6 @@ var ErrUnavailable = errors.New("kafka unavailable")
 // success only once Kafka has acknowledged every record (DESIGN §5).
 type Producer struct {
 	cl      *kgo.Client
-	log     *slog.Logger
 	metrics *metrics
 	cfg     Config
 }
@@ -39,19 +38,19 @@ func NewProducer(cfg Config, opts ...Option) (*Producer, error) {
 		return nil, fmt.Errorf("creating producer: %w", err)
 	}
 
-	kopts := append(producerOpts(cfg, o.log), o.kgoOpts...)
+	kopts := append(producerOpts(o.log), o.kgoOpts...)
 	cl, err := NewClient(cfg, kopts...)
 	if err != nil {
 		return nil, err
 	}
 
-	return &Producer{cl: cl, log: o.log, metrics: m, cfg: cfg}, nil
+	return &Producer{cl: cl, metrics: m, cfg: cfg}, nil
 }
 
 // producerOpts pin the settings DESIGN §5 requires. franz-go defaults to
 // them already; stating them keeps a future default change from
 // weakening the guarantee.
-func producerOpts(cfg Config, log *slog.Logger) []kgo.Opt {
+func producerOpts(log *slog.Logger) []kgo.Opt {
 	// No RecordDeliveryTimeout: franz-go counts it from the record's
 	// timestamp, which a connector may set to an event time hours ago.
 	// Each Produce's deadline fails its unsent records instead.
