@@ -272,7 +272,7 @@ func TestTraceJoinIgnoresEventsOutsideTraces(t *testing.T) {
 
 // FuzzTraceJoin adds steps with arbitrary parent links: the join must never
 // panic or loop, and for acyclic links the attribution once every step is in
-// must not depend on the order the steps came in.
+// must depend neither on the order the steps came in nor on duplicates.
 func FuzzTraceJoin(f *testing.F) {
 	f.Add("a<;b<a;c<b;d<c", uint8(9))
 	f.Add("a<b;b<a;c<a", uint8(3))
@@ -286,11 +286,18 @@ func FuzzTraceJoin(f *testing.F) {
 		reversed := slices.Clone(steps)
 		slices.Reverse(reversed)
 		backward := feed(NewTraceJoin(JoinConfig{}), reversed)
+		// Steps sent twice (an exporter's retry) change nothing.
+		j := NewTraceJoin(JoinConfig{})
+		feed(j, steps)
+		again := feed(j, reversed)
 		if hasCycle(steps) {
 			return
 		}
 		if diff := cmp.Diff(forward, backward); diff != "" {
 			t.Errorf("order changed the result (-forward +backward):\n%s", diff)
+		}
+		if diff := cmp.Diff(forward, again); diff != "" {
+			t.Errorf("resending changed the result (-once +twice):\n%s", diff)
 		}
 	})
 }

@@ -166,11 +166,6 @@ func (t Tokens) OutputTotal(c Convention) int64 {
 	return t.Output + t.Reasoning
 }
 
-// IsZero reports whether t has no tokens at all.
-func (t Tokens) IsZero() bool {
-	return t == Tokens{}
-}
-
 func (t Tokens) uncached(c Convention) int64 {
 	in := t.Input - t.InputAudio - t.InputImage
 	if c.CacheInInput {

@@ -162,6 +162,8 @@ func BenchmarkOTLPHTTP(b *testing.B) {
 	_, lat := drive(b, client, url, bodies, 4*(*benchClients), *benchDuration, peak/2)
 	b.ReportMetric(percentile(lat, 0.50).Seconds()*1000, "p50_ms")
 	b.ReportMetric(percentile(lat, 0.99).Seconds()*1000, "p99_ms")
+	b.ReportMetric(percentile(lat, 0.90).Seconds()*1000, "p90_ms")
+	b.ReportMetric(percentile(lat, 0.999).Seconds()*1000, "p999_ms")
 	b.ReportMetric(float64(len(lat))/benchDuration.Seconds()*benchBatch, "paced_spans/s")
 }
 
