@@ -85,9 +85,11 @@ test-integration:
 	@trap '$(MAKE) --no-print-directory services-down' EXIT; \
 	$(MAKE) --no-print-directory services-up; \
 	export $$(deploy/local/env.sh); \
+	failed=""; \
 	for m in $(MODULES); do \
-	  (cd $$m && go test $(GOTEST_FLAGS) -p 1 ./...); \
-	done
+	  (cd $$m && go test $(GOTEST_FLAGS) -p 1 ./...) || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "tests failed in:$$failed" >&2; exit 1; fi
 
 test: proto-check lint test-integration
 

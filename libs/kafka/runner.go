@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -137,7 +138,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer r.running.Store(false)
 
-	if err := r.table.create(ctx, r.db); err != nil {
+	if err := r.createTable(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -159,6 +160,40 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.log.Info("consumer stopped")
 
 	return nil
+}
+
+// createTable creates the offsets table, retrying while PostgreSQL is
+// unreachable or restarting: a consumer that starts beside its database
+// must not give up on the first dropped connection. Errors that a retry
+// cannot mend, such as a bad table name or missing privileges, end it.
+func (r *Runner) createTable(ctx context.Context) error {
+	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	for {
+		err := r.table.create(ctx, r.db)
+		if err == nil || !transientPG(err) {
+			return err
+		}
+		r.log.Warn("creating offsets table failed; retrying", "error", err)
+		if err := bo.wait(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// transientPG reports whether err is a connection-level failure (lost
+// connection, server shutting down, too many clients) rather than a
+// problem with the statement itself.
+func transientPG(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		// No server answer at all: a network or connect error.
+		return true
+	}
+	switch pgErr.Code[:2] {
+	case "08", "57", "53": // connection exception, operator intervention, resources
+		return true
+	}
+	return pgErr.Code == "40001" || pgErr.Code == "40P01" // serialization, deadlock
 }
 
 func (r *Runner) clientOpts() []kgo.Opt {
