@@ -25,7 +25,11 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	adminv1 "github.com/costplane/costplane/proto/gen/go/costplane/admin/v1"
+	anomalyv1 "github.com/costplane/costplane/proto/gen/go/costplane/anomaly/v1"
+	attributionv1 "github.com/costplane/costplane/proto/gen/go/costplane/attribution/v1"
+	budgetv1 "github.com/costplane/costplane/proto/gen/go/costplane/budget/v1"
 	ingestv1 "github.com/costplane/costplane/proto/gen/go/costplane/ingest/v1"
+	pricingv1 "github.com/costplane/costplane/proto/gen/go/costplane/pricing/v1"
 	"github.com/costplane/costplane/proto/gen/go/openapi"
 
 	"github.com/costplane/costplane/libs/server"
@@ -37,9 +41,15 @@ type Config struct {
 	Addr string `env:"GATEWAY_ADDR" default:":8080" help:"REST listen address"`
 	// GRPCEndpoint serves every service that has no endpoint of its own;
 	// an empty per-service endpoint means this one.
-	GRPCEndpoint   string `env:"GATEWAY_GRPC_ENDPOINT" default:"127.0.0.1:9090" help:"gRPC address"`
-	AdminEndpoint  string `env:"GATEWAY_ADMIN_ENDPOINT" default:"" help:"AdminService address"`
-	IngestEndpoint string `env:"GATEWAY_INGEST_ENDPOINT" default:"" help:"IngestService address"`
+	GRPCEndpoint    string `env:"GATEWAY_GRPC_ENDPOINT" default:"127.0.0.1:9090" help:"gRPC address"`
+	AdminEndpoint   string `env:"GATEWAY_ADMIN_ENDPOINT" default:"" help:"AdminService address"`
+	IngestEndpoint  string `env:"GATEWAY_INGEST_ENDPOINT" default:"" help:"IngestService address"`
+	PricingEndpoint string `env:"GATEWAY_PRICING_ENDPOINT" default:"" help:"PricingService address"`
+	// AttributionEndpoint serves the explorer, categories, perspectives,
+	// unit economics and run services.
+	AttributionEndpoint string `env:"GATEWAY_ATTRIBUTION_ENDPOINT" default:"" help:"attribution address"`
+	BudgetEndpoint      string `env:"GATEWAY_BUDGET_ENDPOINT" default:"" help:"BudgetService address"`
+	AnomalyEndpoint     string `env:"GATEWAY_ANOMALY_ENDPOINT" default:"" help:"AnomalyService address"`
 	// KeyHeader is forwarded besides Authorization; empty forwards none.
 	KeyHeader       string        `env:"GATEWAY_KEY_HEADER" default:"x-costplane-key" help:"key header"`
 	MaxBodyBytes    int64         `env:"GATEWAY_MAX_BODY_BYTES" default:"16777216" help:"body limit"`
@@ -52,7 +62,9 @@ func (c Config) Validate() error {
 	if c.Addr == "" {
 		errs = append(errs, errors.New("GATEWAY_ADDR must not be empty"))
 	}
-	if c.GRPCEndpoint == "" && (c.AdminEndpoint == "" || c.IngestEndpoint == "") {
+	if c.GRPCEndpoint == "" &&
+		(c.AdminEndpoint == "" || c.IngestEndpoint == "" || c.PricingEndpoint == "" ||
+			c.AttributionEndpoint == "" || c.BudgetEndpoint == "" || c.AnomalyEndpoint == "") {
 		errs = append(errs, errors.New("GATEWAY_GRPC_ENDPOINT must be set "+
 			"unless every service has an endpoint of its own"))
 	}
@@ -84,6 +96,46 @@ var backends = []backend{
 		name:     "ingest",
 		endpoint: func(c Config) string { return c.IngestEndpoint },
 		register: ingestv1.RegisterIngestServiceHandler,
+	},
+	{
+		name:     "pricing",
+		endpoint: func(c Config) string { return c.PricingEndpoint },
+		register: pricingv1.RegisterPricingServiceHandler,
+	},
+	{
+		name:     "attribution explorer",
+		endpoint: func(c Config) string { return c.AttributionEndpoint },
+		register: attributionv1.RegisterCostExplorerServiceHandler,
+	},
+	{
+		name:     "attribution categories",
+		endpoint: func(c Config) string { return c.AttributionEndpoint },
+		register: attributionv1.RegisterCostCategoryServiceHandler,
+	},
+	{
+		name:     "attribution perspectives",
+		endpoint: func(c Config) string { return c.AttributionEndpoint },
+		register: attributionv1.RegisterPerspectiveServiceHandler,
+	},
+	{
+		name:     "attribution economics",
+		endpoint: func(c Config) string { return c.AttributionEndpoint },
+		register: attributionv1.RegisterUnitEconomicsServiceHandler,
+	},
+	{
+		name:     "attribution runs",
+		endpoint: func(c Config) string { return c.AttributionEndpoint },
+		register: attributionv1.RegisterRunServiceHandler,
+	},
+	{
+		name:     "budget",
+		endpoint: func(c Config) string { return c.BudgetEndpoint },
+		register: budgetv1.RegisterBudgetServiceHandler,
+	},
+	{
+		name:     "anomaly",
+		endpoint: func(c Config) string { return c.AnomalyEndpoint },
+		register: anomalyv1.RegisterAnomalyServiceHandler,
 	},
 }
 
