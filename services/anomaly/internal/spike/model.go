@@ -1,0 +1,208 @@
+// Package spike judges spend series for spikes against a seasonal
+// baseline, and runs the evaluator that does so as buckets close.
+//
+// The expected spend of an hour is the median of candidates drawn from
+// history: the same hour of the week in each of the last weeks, scaled by
+// how the trailing weekly level has moved since, and the same hour on
+// recent days of the same type (weekday or weekend), scaled by the
+// day-of-week factor. The median keeps a past spike from moving the
+// expectation, and the two kinds of candidate together follow both the
+// hour-of-day and the day-of-week pattern.
+//
+// How far spend may stray is calibrated per series on its own recent
+// hours: residuals are divided by the square root of the expectation
+// (spend that arrives as many independent calls varies that way), and
+// their median and median absolute deviation give a robust z-score.
+package spike
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+const (
+	hoursPerDay  = 24
+	hoursPerWeek = 7 * hoursPerDay
+	// calibrationHours is how many recent hours calibrate the noise.
+	calibrationHours = 96
+	// minCandidates an expectation needs.
+	minCandidates = 3
+	// madToSigma turns a median absolute deviation into a standard
+	// deviation for normal noise.
+	madToSigma = 1.4826
+)
+
+// History is one series' hourly spend, oldest first: Vals[i] is the hour
+// starting at Start + i hours.
+type History struct {
+	Start time.Time
+	Vals  []int64
+	// First is the index of the first hour with spend.
+	First int
+	// sums are prefix sums of Vals, rebuilt lazily.
+	sums []int64
+}
+
+// Model holds the baseline's settings.
+type Model struct {
+	Weeks int
+}
+
+// hour returns the weekday and hour of day of index i.
+func (h *History) weekday(i int) time.Weekday {
+	return h.Start.Add(time.Duration(i) * time.Hour).Weekday()
+}
+
+func weekend(d time.Weekday) bool { return d == time.Saturday || d == time.Sunday }
+
+func (h *History) prefix() []int64 {
+	if len(h.sums) != len(h.Vals)+1 {
+		h.sums = make([]int64, len(h.Vals)+1)
+		for i, v := range h.Vals {
+			h.sums[i+1] = h.sums[i] + v
+		}
+	}
+	return h.sums
+}
+
+// mean returns the mean hourly spend over [from, to), clipped to the
+// history, and whether at least three days back it.
+func (h *History) mean(from, to int) (float64, bool) {
+	from, to = max(from, h.First), min(to, len(h.Vals))
+	if to-from < 3*hoursPerDay {
+		return 0, false
+	}
+	s := h.prefix()
+	return float64(s[to]-s[from]) / float64(to-from), true
+}
+
+// fit is what a history tells about its series, up to an end index.
+type fit struct {
+	end  int
+	day  [7]float64 // day-of-week factors
+	now  float64    // trailing weekly level at end
+	okNw bool
+}
+
+func (m Model) fit(h *History, end int) fit {
+	f := fit{end: end}
+	f.now, f.okNw = h.mean(end-hoursPerWeek, end)
+	f.day = h.dayFactors(end)
+	return f
+}
+
+// dayFactors returns each weekday's typical daily spend relative to the
+// typical day, from the complete days before end; 1 where unknown.
+func (h *History) dayFactors(end int) [7]float64 {
+	var per [7][]float64
+	var all []float64
+	// Days start at midnight UTC: find the first index that starts a day.
+	first := h.First
+	for first < end && h.Start.Add(time.Duration(first)*time.Hour).Hour() != 0 {
+		first++
+	}
+	s := h.prefix()
+	for d := first; d+hoursPerDay <= end; d += hoursPerDay {
+		total := float64(s[d+hoursPerDay] - s[d])
+		wd := h.weekday(d)
+		per[wd] = append(per[wd], total)
+		all = append(all, total)
+	}
+	out := [7]float64{1, 1, 1, 1, 1, 1, 1}
+	typical := median(all)
+	if typical <= 0 {
+		return out
+	}
+	for wd := range per {
+		if len(per[wd]) > 0 {
+			out[wd] = median(per[wd]) / typical
+		}
+	}
+	return out
+}
+
+// expect returns the expected spend of hour i from the history before
+// f.end. ok is false when too few candidates exist.
+func (m Model) expect(h *History, f *fit, i int, buf []float64) (float64, bool) {
+	cands := buf[:0]
+	for k := 1; k <= m.Weeks; k++ {
+		lvl := 1.0
+		if f.okNw {
+			if then, ok := h.mean(f.end-hoursPerWeek*(k+1), f.end-hoursPerWeek*k); ok && then > 0 {
+				lvl = f.now / then
+			}
+		}
+		for _, d := range [3]int{0, -1, 1} {
+			j := i - hoursPerWeek*k + d
+			if j >= h.First && j < f.end {
+				cands = append(cands, float64(h.Vals[j])*lvl)
+			}
+		}
+	}
+	wd := h.weekday(i)
+	for d := 1; d <= 6; d++ {
+		j := i - hoursPerDay*d
+		if j < h.First || j >= f.end {
+			continue
+		}
+		jd := h.weekday(j)
+		if weekend(jd) != weekend(wd) || f.day[jd] <= 0 {
+			continue
+		}
+		cands = append(cands, float64(h.Vals[j])*f.day[wd]/f.day[jd])
+	}
+	if len(cands) < minCandidates {
+		return 0, false
+	}
+	return median(cands), true
+}
+
+// noise is a series' calibrated residual distribution.
+type noise struct {
+	center, scale float64
+	ok            bool
+}
+
+// calibrate measures how the history's recent hours strayed from their
+// expectation. The day-of-week factors are those at end throughout,
+// which spares recomputing them per hour at the cost of a little
+// hindsight.
+func (m Model) calibrate(h *History, end int) noise {
+	var rs []float64
+	buf := make([]float64, 0, 3*m.Weeks+6)
+	base := m.fit(h, end)
+	from := max(h.First+hoursPerWeek, end-calibrationHours)
+	for i := from; i < end; i++ {
+		f := base
+		f.end = i
+		f.now, f.okNw = h.mean(i-hoursPerWeek, i)
+		e, ok := m.expect(h, &f, i, buf)
+		if !ok || e <= 0 {
+			continue
+		}
+		rs = append(rs, (float64(h.Vals[i])-e)/math.Sqrt(e))
+	}
+	if len(rs) < hoursPerDay {
+		return noise{}
+	}
+	c := median(rs)
+	dev := make([]float64, len(rs))
+	for i, r := range rs {
+		dev[i] = math.Abs(r - c)
+	}
+	return noise{center: c, scale: madToSigma * median(dev), ok: true}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}

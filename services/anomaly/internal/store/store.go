@@ -1,0 +1,220 @@
+// Package store reads and writes the detectors' state in PostgreSQL:
+// open runs and sessions, spend series, baselines, spend seen and
+// partition watermarks. Writes take the caller's transaction, so that
+// they commit together with the consumed offsets; multi-row writes are
+// one statement over arrays, sorted so that concurrent consumers lock
+// rows in the same order.
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	eventv1 "github.com/costplane/costplane/proto/gen/go/costplane/event/v1"
+	"github.com/costplane/costplane/services/anomaly/internal/detect"
+)
+
+// DB is what the store needs: a transaction, a connection or a pool.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+const loadRunsSQL = `SELECT tenant_id, run_key, partition, state FROM anomaly.runs
+WHERE partition = ANY($1)`
+
+// LoadRuns returns the open runs stored for partitions.
+func LoadRuns(ctx context.Context, db DB, partitions []int32) (map[int32][]*detect.Run, error) {
+	rows, err := db.Query(ctx, loadRunsSQL, partitions)
+	if err != nil {
+		return nil, fmt.Errorf("loading runs: %w", err)
+	}
+	out := make(map[int32][]*detect.Run, len(partitions))
+	var (
+		tenant, key string
+		part        int32
+		state       []byte
+	)
+	_, err = pgx.ForEachRow(rows, []any{&tenant, &key, &part, &state}, func() error {
+		r, err := detect.DecodeRun(tenant, key, part, state)
+		if err != nil {
+			return fmt.Errorf("run %s/%s: %w", tenant, key, err)
+		}
+		out[part] = append(out[part], r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading runs: %w", err)
+	}
+	return out, nil
+}
+
+const saveRunsSQL = `INSERT INTO anomaly.runs (tenant_id, run_key, partition, state, last_time)
+SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::bytea[], $5::timestamptz[])
+ON CONFLICT (tenant_id, run_key) DO UPDATE SET
+	partition = EXCLUDED.partition, state = EXCLUDED.state, last_time = EXCLUDED.last_time`
+
+// SaveRuns stores the state of runs.
+func SaveRuns(ctx context.Context, db DB, runs []*detect.Run) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	slices.SortFunc(runs, func(a, b *detect.Run) int {
+		return cmp2(a.Tenant, b.Tenant, a.Key, b.Key)
+	})
+	n := len(runs)
+	tenants, keys := make([]string, n), make([]string, n)
+	parts, states, lasts := make([]int32, n), make([][]byte, n), make([]time.Time, n)
+	var buf []byte
+	for i, r := range runs {
+		tenants[i], keys[i], parts[i] = r.Tenant, r.Key, r.Partition
+		start := len(buf)
+		buf = r.Encode(buf)
+		states[i] = buf[start:len(buf):len(buf)]
+		lasts[i] = time.Unix(0, r.Last)
+	}
+	if _, err := db.Exec(ctx, saveRunsSQL, tenants, keys, parts, states, lasts); err != nil {
+		return fmt.Errorf("saving %d runs: %w", n, err)
+	}
+	return nil
+}
+
+const deleteRunsSQL = `DELETE FROM anomaly.runs r USING unnest($1::text[], $2::text[]) AS d(t, k)
+WHERE r.tenant_id = d.t AND r.run_key = d.k`
+
+// DeleteRuns removes closed runs.
+func DeleteRuns(ctx context.Context, db DB, keys []detect.RunKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	tenants, runs := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		tenants[i], runs[i] = k.Tenant, k.Run
+	}
+	if _, err := db.Exec(ctx, deleteRunsSQL, tenants, runs); err != nil {
+		return fmt.Errorf("deleting %d runs: %w", len(keys), err)
+	}
+	return nil
+}
+
+const upsertSessionsSQL = `INSERT INTO anomaly.sessions AS s
+	(tenant_id, session_id, currency, cost_nanos, agent, app, first_time, last_time)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+	$7::timestamptz[], $8::timestamptz[])
+ON CONFLICT (tenant_id, session_id) DO UPDATE SET
+	currency = CASE WHEN s.currency = '' THEN EXCLUDED.currency ELSE s.currency END,
+	cost_nanos = s.cost_nanos + CASE
+		WHEN s.currency = '' OR s.currency = EXCLUDED.currency THEN EXCLUDED.cost_nanos
+		ELSE 0 END,
+	agent = CASE WHEN EXCLUDED.agent <> '' THEN EXCLUDED.agent ELSE s.agent END,
+	app = CASE WHEN s.app = '' THEN EXCLUDED.app ELSE s.app END,
+	first_time = least(s.first_time, EXCLUDED.first_time),
+	last_time = greatest(s.last_time, EXCLUDED.last_time)
+RETURNING tenant_id, session_id, currency, cost_nanos, agent, app, first_time, last_time,
+	alert_severity, alert_actual`
+
+// UpsertSessions adds a batch's spend to its sessions and returns them as
+// they now stand, with the spend of every other consumer included.
+func UpsertSessions(
+	ctx context.Context, db DB, deltas map[detect.SessionKey]*detect.SessionDelta,
+) ([]detect.Session, error) {
+	if len(deltas) == 0 {
+		return nil, nil
+	}
+	keys := make([]detect.SessionKey, 0, len(deltas))
+	for k := range deltas {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b detect.SessionKey) int {
+		return cmp2(a.Tenant, b.Tenant, a.Session, b.Session)
+	})
+
+	n := len(keys)
+	var (
+		tenants, ids, curs = make([]string, n), make([]string, n), make([]string, n)
+		agents, apps       = make([]string, n), make([]string, n)
+		costs              = make([]int64, n)
+		firsts, lasts      = make([]time.Time, n), make([]time.Time, n)
+	)
+	for i, k := range keys {
+		d := deltas[k]
+		tenants[i], ids[i], curs[i], costs[i] = k.Tenant, k.Session, d.Currency, d.Cost
+		agents[i], apps[i], firsts[i], lasts[i] = d.Agent, d.App, d.First, d.Last
+	}
+	rows, err := db.Query(ctx, upsertSessionsSQL,
+		tenants, ids, curs, costs, agents, apps, firsts, lasts)
+	if err != nil {
+		return nil, fmt.Errorf("updating %d sessions: %w", n, err)
+	}
+	out, err := pgx.CollectRows(rows, scanSession)
+	if err != nil {
+		return nil, fmt.Errorf("updating %d sessions: %w", n, err)
+	}
+	return out, nil
+}
+
+func scanSession(row pgx.CollectableRow) (detect.Session, error) {
+	var (
+		s   detect.Session
+		sev int16
+	)
+	err := row.Scan(&s.Tenant, &s.ID, &s.Currency, &s.Cost, &s.Agent, &s.App,
+		&s.First, &s.Last, &sev, &s.AlertActual)
+	s.AlertSeverity = eventv1.Severity(sev)
+	return s, err
+}
+
+const markSessionsSQL = `UPDATE anomaly.sessions s
+SET alert_severity = greatest(s.alert_severity, d.sev), alert_actual = d.actual
+FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bigint[]) AS d(t, id, sev, actual)
+WHERE s.tenant_id = d.t AND s.session_id = d.id`
+
+// MarkSessionAlerts records the runaway findings reported for sessions.
+func MarkSessionAlerts(ctx context.Context, db DB, ss []detect.Session) error {
+	if len(ss) == 0 {
+		return nil
+	}
+	n := len(ss)
+	tenants, ids := make([]string, n), make([]string, n)
+	sevs, actuals := make([]int16, n), make([]int64, n)
+	for i, s := range ss {
+		tenants[i], ids[i] = s.Tenant, s.ID
+		sevs[i], actuals[i] = int16(s.AlertSeverity), s.AlertActual
+	}
+	if _, err := db.Exec(ctx, markSessionsSQL, tenants, ids, sevs, actuals); err != nil {
+		return fmt.Errorf("marking session alerts: %w", err)
+	}
+	return nil
+}
+
+const sweepSessionsSQL = `DELETE FROM anomaly.sessions WHERE last_time < $1
+RETURNING tenant_id, session_id, currency, cost_nanos, agent, app, first_time, last_time,
+	alert_severity, alert_actual`
+
+// SweepSessions removes the sessions idle since before and returns them.
+func SweepSessions(ctx context.Context, db DB, before time.Time) ([]detect.Session, error) {
+	rows, err := db.Query(ctx, sweepSessionsSQL, before)
+	if err != nil {
+		return nil, fmt.Errorf("closing idle sessions: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanSession)
+	if err != nil {
+		return nil, fmt.Errorf("closing idle sessions: %w", err)
+	}
+	return out, nil
+}
+
+func cmp2(a1, b1, a2, b2 string) int {
+	if c := strings.Compare(a1, b1); c != 0 {
+		return c
+	}
+	return strings.Compare(a2, b2)
+}
