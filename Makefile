@@ -104,3 +104,23 @@ run:
 
 clean:
 	rm -rf .data
+
+# Budget service (services/budget). eval-forecast backtests the forecaster
+# on generated series and prints MAPE and 80 % interval coverage; sizes via
+# EVAL_FLAGS, e.g. EVAL_FLAGS='-series 500 -seed 3'. bench-budget measures
+# CheckBudget latency at 5,000 calls/s over gRPC and the alert latency on
+# the local PostgreSQL and Kafka (deploy/local), which it starts if needed
+# and leaves running; BENCH_FLAGS adds flags to both runs.
+.PHONY: eval-forecast bench-budget
+EVAL_FLAGS ?=
+BENCH_FLAGS ?=
+
+eval-forecast:
+	cd services/budget && go run ./cmd/eval-forecast $(EVAL_FLAGS)
+
+bench-budget:
+	deploy/local/postgres.sh start
+	deploy/local/kafka.sh start
+	cd services/budget && go build -o $(BIN)/budget-bench ./cmd/budget-bench
+	env $$(deploy/local/env.sh) $(BIN)/budget-bench -mode check -baseline $(BENCH_FLAGS)
+	env $$(deploy/local/env.sh) $(BIN)/budget-bench -mode alert $(BENCH_FLAGS)

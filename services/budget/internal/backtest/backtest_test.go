@@ -1,0 +1,18 @@
+package backtest
+
+import "testing"
+
+// The targets, on a sample small enough for every test run: MAPE
+// at most 10 % seven days ahead, and 80 % intervals covering 75-85 %.
+func TestSeasonalTargets(t *testing.T) {
+	cfg := Config{Series: 40, Days: 140, Horizon: 7, Origins: 6, Seed: 11}
+	s := Run(Seasonal(cfg), cfg)
+	t.Logf("seasonal: %d points, MAPE %.2f%%, coverage %.1f%%", s.Points, 100*s.MAPE,
+		100*s.Coverage)
+	if s.MAPE > 0.10 {
+		t.Errorf("MAPE = %.2f%%, want <= 10%%", 100*s.MAPE)
+	}
+	if s.Coverage < 0.75 || s.Coverage > 0.85 {
+		t.Errorf("coverage = %.1f%%, want 75-85%%", 100*s.Coverage)
+	}
+}

@@ -1,0 +1,201 @@
+package budget_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	budgetv1 "github.com/costplane/costplane/proto/gen/go/costplane/budget/v1"
+	eventv1 "github.com/costplane/costplane/proto/gen/go/costplane/event/v1"
+
+	"github.com/costplane/costplane/libs/kafka"
+)
+
+// spentOf returns a budget's spend in its current period.
+func spentOf(ctx context.Context, e *env, id string) (int64, *budgetv1.BudgetStatus, error) {
+	st, err := e.client.GetBudgetStatus(ctx, &budgetv1.GetBudgetStatusRequest{BudgetId: id})
+	if err != nil {
+		return 0, nil, err
+	}
+	return st.GetStatus().GetSpent().GetNanos(), st.GetStatus(), nil
+}
+
+func waitSpent(t *testing.T, ctx context.Context, e *env, id string, want int64) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		got, _, err := spentOf(ctx, e, id)
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("spent = %d, want %d", got, want)
+		}
+		return nil
+	})
+}
+
+// collectAlerts reads the alert topic until want alerts arrived, then a
+// little longer to catch duplicates.
+func collectAlerts(t *testing.T, r *alertReader, want int) []*eventv1.BudgetAlert {
+	t.Helper()
+	var got []*eventv1.BudgetAlert
+	deadline := time.Now().Add(30 * time.Second)
+	for len(got) < want && time.Now().Before(deadline) {
+		got = append(got, r.read(t, 500*time.Millisecond)...)
+	}
+	return append(got, r.read(t, 1500*time.Millisecond)...)
+}
+
+func thresholdsOf(as []*eventv1.BudgetAlert) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, fmt.Sprintf("%s/%s/%d", a.GetBudgetId(),
+			a.GetThresholdKind(), a.GetThresholdBasisPoints()))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Spend is counted once whatever duplicates, other tenants, other scopes
+// and other currencies arrive; corrections move it; each threshold alerts
+// once, and a restarted service neither recounts nor realerts.
+func TestSpendAndAlertsExactlyOnce(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, brokers []string) {
+		e := newEnv(t, brokers)
+		e.start(testSettings(), true)
+		ctx := e.tenantCtx("acme")
+		e.tenantCtx("globex")
+		alerts := e.alertReader()
+
+		b := validBudget("team-a")
+		b.Thresholds = b.Thresholds[:3] // actual 50, 80, 100 %
+		if _, err := e.client.CreateBudget(ctx, &budgetv1.CreateBudgetRequest{Budget: b}); err != nil {
+			t.Fatal(err)
+		}
+
+		day := today()
+		a := func(id string, units float64) priced {
+			return priced{tenant: "acme", id: id, day: day, nanos: usd(units), project: "a"}
+		}
+		noise := []priced{
+			{tenant: "acme", id: "other-project", day: day, nanos: usd(500), project: "b"},
+			{tenant: "globex", id: "other-tenant", day: day, nanos: usd(500), project: "a"},
+			{tenant: "acme", id: "other-currency", day: day, nanos: usd(500), project: "a",
+				currency: "EUR"},
+			{tenant: "acme", id: "before-start", day: day.AddDate(0, 0, -10), nanos: usd(500),
+				project: "a"},
+		}
+		e.produce(append(noise, a("e1", 30), a("e1", 30), a("e2", 25))...)
+		e.produceRaw(&kgo.Record{Topic: e.kcfg.Topics.UsagePriced, Value: []byte("garbage")})
+		waitSpent(t, ctx, e, "team-a", usd(55))
+
+		correction := a("e3-v2", -10)
+		correction.corrects = "e3"
+		e.produce(a("e3", 30), correction, a("e4", 30))
+		waitSpent(t, ctx, e, "team-a", usd(105))
+
+		got := collectAlerts(t, alerts, 3)
+		want := []string{
+			"team-a/BUDGET_THRESHOLD_KIND_ACTUAL/10000",
+			"team-a/BUDGET_THRESHOLD_KIND_ACTUAL/5000",
+			"team-a/BUDGET_THRESHOLD_KIND_ACTUAL/8000",
+		}
+		if diff := cmp.Diff(want, thresholdsOf(got)); diff != "" {
+			t.Fatalf("alerts (-want +got):\n%s", diff)
+		}
+
+		// A new member takes over; duplicates of counted records and a new
+		// one arrive.
+		e.stop(0)
+		e.start(testSettings(), true)
+		e.produce(a("e4", 30), a("e1", 30), a("e5", 1))
+		waitSpent(t, ctx, e, "team-a", usd(106))
+		if more := alerts.read(t, 2*time.Second); len(more) > 0 {
+			t.Errorf("alerts after the restart: %v, want none", thresholdsOf(more))
+		}
+
+		_, st, err := spentOf(ctx, e, "team-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.GetAlerts()) != 3 {
+			t.Errorf("status lists %d alerts, want 3", len(st.GetAlerts()))
+		}
+		for _, a := range got {
+			if a.GetTenantId() != "acme" || a.GetBudgetAmount().GetNanos() != usd(100) ||
+				a.GetScope().GetDimensions()["project"] != "a" || a.GetAlertId() == "" {
+				t.Errorf("alert = %v", a)
+			}
+		}
+	})
+}
+
+func (e *env) produceRaw(recs ...*kgo.Record) {
+	e.t.Helper()
+	p, err := kafka.NewProducer(e.kcfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Produce(e.ctx, recs...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// Two members share the partitions; one leaves mid-stream and the other
+// takes its partitions over. Spend is still counted once and every
+// threshold alerts once.
+func TestMembersShareAndHandOver(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, brokers []string) {
+		e := newEnv(t, brokers)
+		e.start(testSettings(), true)
+		e.start(testSettings(), true)
+		ctx := e.tenantCtx("acme")
+		alerts := e.alertReader()
+
+		b := validBudget("all")
+		b.Scope = nil
+		b.Amount.Nanos = usd(200)
+		b.Thresholds = nil
+		for bp := int32(2500); bp <= 12500; bp += 2500 {
+			b.Thresholds = append(b.Thresholds, &budgetv1.Threshold{Kind: actual, BasisPoints: bp})
+		}
+		if _, err := e.client.CreateBudget(ctx, &budgetv1.CreateBudgetRequest{Budget: b}); err != nil {
+			t.Fatal(err)
+		}
+
+		batch := func(from, n int) []priced {
+			var ps []priced
+			for i := from; i < from+n; i++ {
+				ps = append(ps, priced{tenant: "acme", id: fmt.Sprintf("ev-%d", i), day: today(),
+					nanos: usd(0.5), project: fmt.Sprintf("p%d", i%7)})
+			}
+			return ps
+		}
+		for i := 0; i < 300; i += 50 {
+			e.produce(batch(i, 50)...)
+		}
+		waitSpent(t, ctx, e, "all", usd(150))
+
+		e.stop(0)
+		for i := 300; i < 600; i += 50 {
+			e.produce(append(batch(i, 50), batch(i-300, 5)...)...) // with duplicates
+		}
+		waitSpent(t, ctx, e, "all", usd(300))
+
+		got := collectAlerts(t, alerts, 5)
+		var want []string
+		for bp := 2500; bp <= 12500; bp += 2500 {
+			want = append(want, fmt.Sprintf("all/BUDGET_THRESHOLD_KIND_ACTUAL/%d", bp))
+		}
+		slices.Sort(want)
+		if diff := cmp.Diff(want, thresholdsOf(got)); diff != "" {
+			t.Errorf("alerts (-want +got):\n%s", diff)
+		}
+	})
+}
