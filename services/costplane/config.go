@@ -10,9 +10,13 @@ import (
 	"github.com/costplane/costplane/libs/kafka"
 	"github.com/costplane/costplane/libs/log"
 	"github.com/costplane/costplane/libs/server"
+	"github.com/costplane/costplane/services/anomaly"
+	"github.com/costplane/costplane/services/attribution"
+	"github.com/costplane/costplane/services/budget"
 	"github.com/costplane/costplane/services/gateway"
 	ingestapi "github.com/costplane/costplane/services/ingest-api"
 	ingestotlp "github.com/costplane/costplane/services/ingest-otlp"
+	"github.com/costplane/costplane/services/pricing"
 )
 
 // Config is every setting of the all-in-one binary. The embedded settings
@@ -41,6 +45,11 @@ type Config struct {
 	Gateway   gateway.Config
 	IngestAPI ingestapi.Config
 	OTLP      ingestotlp.Config
+
+	Pricing     pricing.Config
+	Attribution attribution.Settings
+	Anomaly     anomaly.Settings
+	Budget      budget.Settings
 }
 
 // Validate checks the settings the embedded parts own; the blocks
@@ -67,6 +76,7 @@ func (c Config) Validate() error {
 	}
 	blocks := []interface{ Validate() error }{
 		c.Kafka, c.Server, c.Auth, c.Gateway, c.IngestAPI, c.OTLP,
+		c.Pricing, c.Attribution, c.Anomaly, c.Budget,
 	}
 	for _, v := range blocks {
 		if err := v.Validate(); err != nil {

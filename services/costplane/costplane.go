@@ -115,6 +115,9 @@ func bootstrap(ctx context.Context, cfg Config, pool *pgxpool.Pool) (string, err
 	if err := auth.Migrate(ctx, pool); err != nil {
 		return "", err
 	}
+	if err := migratePipeline(ctx, pool); err != nil {
+		return "", err
+	}
 
 	keyFile := filepath.Join(cfg.DataDir, "dev-api-key")
 	devKey := cfg.DevAPIKey
@@ -169,7 +172,12 @@ func buildServices(ctx context.Context, cfg Config, st *stack, token string,
 		return nil, err
 	}
 
-	scopes := auth.MergeScopes(admin.Scopes(), ingestapi.Scopes())
+	pipe, err := buildPipeline(cfg, st, kcfg, logger)
+	if err != nil {
+		return nil, err
+	}
+
+	scopes := auth.MergeScopes(admin.Scopes(), ingestapi.Scopes(), pipe.scopes)
 	authn := auth.NewAuthenticator(verifier, scopes, cfg.Auth.KeyHeader, logger)
 	scfg := cfg.Server
 	scfg.MetricsAddr = ""
@@ -180,6 +188,7 @@ func buildServices(ctx context.Context, cfg Config, st *stack, token string,
 		return nil, err
 	}
 	grpcSrv.Register(admin.New(store, logger), ingest)
+	grpcSrv.Register(pipe.services...)
 
 	otlpCfg := cfg.OTLP
 	otlpCfg.MetricsAddr = ""
@@ -201,8 +210,11 @@ func buildServices(ctx context.Context, cfg Config, st *stack, token string,
 	group.Add("grpc", grpcSrv)
 	group.Add("otlp", otlp)
 	group.Add("gateway", gw)
+	for _, r := range pipe.runners {
+		group.Add(r.name, r.run)
+	}
 	if cfg.Server.MetricsAddr != "" {
-		metrics := promhttp.HandlerFor(prometheus.Gatherers{reg, otlpReg}, promhttp.HandlerOpts{})
+		metrics := promhttp.HandlerFor(append(prometheus.Gatherers{reg, otlpReg}, pipe.registries...), promhttp.HandlerOpts{})
 		group.Add("metrics", server.NewHTTP("metrics", cfg.Server.MetricsAddr, metrics,
 			cfg.Server.ShutdownTimeout, logger))
 	}

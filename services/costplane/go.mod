@@ -5,13 +5,18 @@ go 1.26.0
 require (
 	github.com/costplane/costplane/libs v0.0.0
 	github.com/costplane/costplane/services/admin v0.0.0
+	github.com/costplane/costplane/services/anomaly v0.0.0
+	github.com/costplane/costplane/services/attribution v0.0.0
+	github.com/costplane/costplane/services/budget v0.0.0
 	github.com/costplane/costplane/services/gateway v0.0.0
 	github.com/costplane/costplane/services/ingest-api v0.0.0
 	github.com/costplane/costplane/services/ingest-otlp v0.0.0
 	github.com/costplane/costplane/services/loadgen v0.0.0
+	github.com/costplane/costplane/services/pricing v0.0.0
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
+	google.golang.org/grpc v1.85.0
 )
 
 require (
@@ -51,16 +56,20 @@ require (
 	golang.org/x/text v0.44.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20261110000943-09e21b237f2c // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261110000943-09e21b237f2c // indirect
-	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
 replace (
 	github.com/costplane/costplane/libs => ../../libs
 	github.com/costplane/costplane/proto/gen/go => ../../proto/gen/go
 	github.com/costplane/costplane/services/admin => ../admin
+	github.com/costplane/costplane/services/anomaly => ../anomaly
+	github.com/costplane/costplane/services/attribution => ../attribution
+	github.com/costplane/costplane/services/budget => ../budget
 	github.com/costplane/costplane/services/gateway => ../gateway
 	github.com/costplane/costplane/services/ingest-api => ../ingest-api
 	github.com/costplane/costplane/services/ingest-otlp => ../ingest-otlp
 	github.com/costplane/costplane/services/loadgen => ../loadgen
+	github.com/costplane/costplane/services/pricing => ../pricing
 )
