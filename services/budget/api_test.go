@@ -41,7 +41,9 @@ func validBudget(id string) *budgetv1.Budget {
 
 func TestCreateBudgetRejectsBadInput(t *testing.T) {
 	e := newEnv(t, nil)
-	e.start(testSettings(), false)
+	s := testSettings()
+	s.WebhookAllowPrivate = false // the production default
+	e.start(s, false)
 	ctx := e.tenantCtx("acme")
 
 	tests := []struct {
@@ -80,6 +82,18 @@ func TestCreateBudgetRejectsBadInput(t *testing.T) {
 			[]string{"budget.budget_id"}},
 		{"bad webhook", func(b *budgetv1.Budget) { b.WebhookUrl = "ftp://x" },
 			[]string{"budget.webhook_url"}},
+		{"webhook to the metadata service", func(b *budgetv1.Budget) {
+			b.WebhookUrl = "http://169.254.169.254/latest/meta-data/"
+		}, []string{"budget.webhook_url"}},
+		{"webhook to localhost", func(b *budgetv1.Budget) {
+			b.WebhookUrl = "https://localhost:8443/hook"
+		}, []string{"budget.webhook_url"}},
+		{"webhook to a private network", func(b *budgetv1.Budget) {
+			b.WebhookUrl = "http://[fd12::7]/hook"
+		}, []string{"budget.webhook_url"}},
+		{"webhook with credentials", func(b *budgetv1.Budget) {
+			b.WebhookUrl = "https://user:pw@hooks.example.com/x"
+		}, []string{"budget.webhook_url"}},
 		{"perspective without attribution", func(b *budgetv1.Budget) {
 			b.Scope.PerspectiveId = "p1"
 		}, []string{"budget.scope.perspective_id"}},

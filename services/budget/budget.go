@@ -78,7 +78,8 @@ type Deps struct {
 	// Perspectives resolves perspective scopes; nil refuses them.
 	Perspectives Perspectives
 	// HTTPClient posts webhooks; nil uses one with the configured
-	// timeout.
+	// timeout that refuses private addresses unless
+	// BUDGET_WEBHOOK_ALLOW_PRIVATE is set.
 	HTTPClient *http.Client
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
@@ -217,7 +218,7 @@ func (s *Service) webhookClient() *http.Client {
 	if s.deps.HTTPClient != nil {
 		return s.deps.HTTPClient
 	}
-	return &http.Client{Timeout: s.cfg.WebhookTimeout}
+	return alerts.NewWebhookClient(s.cfg.WebhookTimeout, s.cfg.WebhookAllowPrivate)
 }
 
 // committed receives what each committed consumer batch changed.

@@ -41,6 +41,12 @@ type Settings struct {
 	WebhookBackoffMax  time.Duration `env:"BUDGET_WEBHOOK_BACKOFF_MAX" default:"10m" help:"longest retry delay"`
 	// WebhookSecret, when set, signs webhook bodies with HMAC-SHA256.
 	WebhookSecret string `env:"BUDGET_WEBHOOK_SECRET" default:"" help:"webhook signing secret"`
+	// WebhookAllowPrivate lets webhooks reach loopback and private
+	// networks. Off, a webhook URL naming such an address is refused and
+	// connections to one are refused at dial time, so that an admin key
+	// cannot make the service probe its own network; turn it on only
+	// where every admin is trusted with that network, such as a laptop.
+	WebhookAllowPrivate bool `env:"BUDGET_WEBHOOK_ALLOW_PRIVATE" default:"false" help:"webhooks may reach private addresses"`
 
 	// AttributionEndpoint is the gRPC address of the attribution service,
 	// which resolves perspective scopes; empty refuses them.

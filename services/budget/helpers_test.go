@@ -142,6 +142,8 @@ func testSettings() budget.Settings {
 	s.WebhookBackoffMax = 200 * time.Millisecond
 	s.WebhookMaxAttempts = 4
 	s.WebhookTimeout = 2 * time.Second
+	// The webhook receivers of these tests listen on loopback.
+	s.WebhookAllowPrivate = true
 	return s
 }
 

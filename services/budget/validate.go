@@ -13,6 +13,7 @@ import (
 	eventv1 "github.com/costplane/costplane/proto/gen/go/costplane/event/v1"
 
 	"github.com/costplane/costplane/libs/apierr"
+	"github.com/costplane/costplane/services/budget/internal/alerts"
 	"github.com/costplane/costplane/services/budget/internal/budgets"
 	"github.com/costplane/costplane/services/budget/internal/period"
 	"github.com/costplane/costplane/services/budget/internal/scope"
@@ -63,7 +64,7 @@ func (s *Service) parseBudget(ctx context.Context, tenant string, pb *budgetv1.B
 	s.parseScope(&v, b, pb.GetScope())
 	parsePeriod(&v, b, pb, s.now())
 	b.Thresholds = parseThresholds(&v, pb.GetThresholds())
-	parseDelivery(&v, b, pb)
+	parseDelivery(&v, b, pb, s.cfg.WebhookAllowPrivate)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -189,7 +190,8 @@ func parseThresholds(v *apierr.Violations, ths []*budgetv1.Threshold) []budgets.
 	return out
 }
 
-func parseDelivery(v *apierr.Violations, b *budgets.Budget, pb *budgetv1.Budget) {
+func parseDelivery(v *apierr.Violations, b *budgets.Budget, pb *budgetv1.Budget,
+	allowPrivate bool) {
 	switch e := budgets.Enforcement(pb.GetEnforcement()); e {
 	case 0:
 		b.Enforcement = budgets.Deny
@@ -202,12 +204,21 @@ func parseDelivery(v *apierr.Violations, b *budgets.Budget, pb *budgetv1.Budget)
 	if b.WebhookURL == "" {
 		return
 	}
-	// TODO: refuse webhook hosts on private networks (SSRF); for now any
-	// admin-scoped key may point the service at any address it can reach.
 	u, err := url.Parse(b.WebhookURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
 		len(b.WebhookURL) > maxURLLength {
 		v.Add("budget.webhook_url", "must be an http or https URL")
+		return
+	}
+	if u.User != nil {
+		v.Add("budget.webhook_url", "must not carry credentials; use BUDGET_WEBHOOK_SECRET")
+		return
+	}
+	if !allowPrivate {
+		if err := alerts.CheckWebhookHost(u.Hostname()); err != nil {
+			v.Add("budget.webhook_url", "must not point to a loopback, private, link-local "+
+				"or reserved address")
+		}
 	}
 }
 
