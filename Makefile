@@ -20,7 +20,7 @@ TEST_ENV = $(shell deploy/local/env.sh)
 GOTEST_FLAGS ?= -count=1 -timeout 15m
 
 .PHONY: all build tools proto proto-check lint test test-unit test-integration \
-        bench run services-up services-down clean
+        bench run services-up services-down clean config-doc
 
 all: build
 
@@ -59,6 +59,8 @@ proto-check: proto
 
 lint: tools
 	$(BIN)/buf lint
+	@if command -v docker-compose >/dev/null; then docker-compose config -q; \
+	else echo "docker-compose not installed: compose file not validated"; fi
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$bad" ]; then echo "not gofmt-formatted:"; echo "$$bad"; exit 1; fi
 	@for m in $(MODULES); do (cd $$m && go vet ./...); done
@@ -104,6 +106,9 @@ run:
 
 clean:
 	rm -rf .data
+
+config-doc:
+	deploy/config-doc.sh
 
 # Budget service (services/budget). eval-forecast backtests the forecaster
 # on generated series and prints MAPE and 80 % interval coverage; sizes via

@@ -24,7 +24,7 @@ benches=(
   "kafka|libs|./kafka|.|-benchtime 200000x"
   "ingest-otlp|services/ingest-otlp|.|.|-benchtime 3s"
   "pricing-function|services/pricing|./pricebook|.|"
-  "pricing-consumer|services/pricing|./internal/pricer|.|-benchtime 3s"
+  "pricing-consumer|services/pricing|./internal/pricer|.|-benchtime 200000x"
 )
 for extra in ${BENCH_EXTRA:-}; do benches+=("$extra"); done
 

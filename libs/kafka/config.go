@@ -62,13 +62,13 @@ type Config struct {
 
 // Topics names the topics of DESIGN §4.
 type Topics struct {
-	Usage        string `env:"KAFKA_TOPIC_USAGE" default:"costplane.usage.v1"`
-	UsagePriced  string `env:"KAFKA_TOPIC_USAGE_PRICED" default:"costplane.usage.priced.v1"`
-	Outcomes     string `env:"KAFKA_TOPIC_OUTCOMES" default:"costplane.outcomes.v1"`
-	Billing      string `env:"KAFKA_TOPIC_BILLING" default:"costplane.billing.v1"`
-	Anomalies    string `env:"KAFKA_TOPIC_ANOMALIES" default:"costplane.anomalies.v1"`
-	BudgetAlerts string `env:"KAFKA_TOPIC_BUDGET_ALERTS" default:"costplane.budget.alerts.v1"`
-	UsageDLQ     string `env:"KAFKA_TOPIC_USAGE_DLQ" default:"costplane.usage.dlq.v1"`
+	Usage        string `env:"KAFKA_TOPIC_USAGE" default:"costplane.usage.v1" help:"usage events topic"`
+	UsagePriced  string `env:"KAFKA_TOPIC_USAGE_PRICED" default:"costplane.usage.priced.v1" help:"priced usage topic"`
+	Outcomes     string `env:"KAFKA_TOPIC_OUTCOMES" default:"costplane.outcomes.v1" help:"outcomes topic"`
+	Billing      string `env:"KAFKA_TOPIC_BILLING" default:"costplane.billing.v1" help:"provider billing topic"`
+	Anomalies    string `env:"KAFKA_TOPIC_ANOMALIES" default:"costplane.anomalies.v1" help:"anomaly alerts topic"`
+	BudgetAlerts string `env:"KAFKA_TOPIC_BUDGET_ALERTS" default:"costplane.budget.alerts.v1" help:"budget alerts topic"`
+	UsageDLQ     string `env:"KAFKA_TOPIC_USAGE_DLQ" default:"costplane.usage.dlq.v1" help:"dead-letter topic"`
 }
 
 // DefaultConfig returns the settings the struct tags default to, for

@@ -79,6 +79,11 @@ func run(ctx context.Context, s settings, logger *slog.Logger) error {
 		return err
 	}
 	defer pool.Close()
+	// The key store is shared by every service; migrating it here too
+	// lets pricing start before the admin service.
+	if err := auth.Migrate(ctx, pool); err != nil {
+		return err
+	}
 	if err := pricing.Migrate(ctx, pool); err != nil {
 		return err
 	}
