@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -64,23 +63,19 @@ func (b *batch) days() []time.Time {
 // stored already (and dropped), the runs and steps the rest touch, the
 // trace join's resolution, and what that resolution moves.
 func (b *batch) load(ctx context.Context, tx pgx.Tx) error {
-	t0 := time.Now()
 	if err := b.dropStored(ctx, tx); err != nil {
 		return err
 	}
-	Phase["dropStored"] += time.Since(t0)
 	if len(b.lines) == 0 {
 		return nil
 	}
 	loads := []func(context.Context, pgx.Tx) error{
 		b.loadRuns, b.loadSteps, b.resolveAndLoadMoves, b.loadOriginals, b.loadSessions,
 	}
-	for i, load := range loads {
-		t0 := time.Now()
+	for _, load := range loads {
 		if err := load(ctx, tx); err != nil {
 			return err
 		}
-		Phase[fmt.Sprint("load", i)] += time.Since(t0)
 	}
 	return nil
 }

@@ -62,7 +62,6 @@ FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent = 'attribution.lines'::regclass AND c.relname ~ '^lines_[0-9]{8}$'`
 	dropPartitionSQL  = `DROP TABLE IF EXISTS attribution.lines_%s`
 	expireHourSQL     = `DELETE FROM attribution.rollup_hour WHERE bucket < $1`
-	expireKindHourSQL = `DELETE FROM attribution.rollup_kind_hour WHERE bucket < $1`
 	expireStepsSQL    = `DELETE FROM attribution.steps WHERE end_time < $1`
 	expireRunsSQL     = `DELETE FROM attribution.runs WHERE end_time < $1`
 	expireSessionsSQL = `DELETE FROM attribution.sessions WHERE end_time < $1`
@@ -121,7 +120,7 @@ func (m *Maintainer) expireRows(ctx context.Context, now time.Time) error {
 		keep time.Duration
 		sql  []string
 	}{
-		{m.retention.Hourly, []string{expireHourSQL, expireKindHourSQL}},
+		{m.retention.Hourly, []string{expireHourSQL}},
 		{m.retention.Runs, []string{
 			expireStepsSQL, expireRunsSQL, expireSessionsSQL, expireOutcomesSQL,
 		}},

@@ -45,8 +45,6 @@ type Config struct {
 	Now func() time.Time
 }
 
-var Phase = map[string]time.Duration{}
-
 // Store applies batches of records to the attribution schema.
 type Store struct {
 	dec decoder
@@ -88,20 +86,16 @@ func (s *Store) HandlePriced(ctx context.Context, tx pgx.Tx, recs []*kgo.Record)
 		return rejects, nil
 	}
 
-	t0 := time.Now()
 	if err := prepare(ctx, tx, b.days()); err != nil {
 		return nil, err
 	}
-	Phase["prepare"] += time.Since(t0)
 	if err := b.load(ctx, tx); err != nil {
 		return nil, err
 	}
 	if len(b.lines) == 0 {
 		return rejects, nil
 	}
-	t0 = time.Now()
 	b.plan()
-	Phase["plan"] += time.Since(t0)
 	if err := b.write(ctx, tx); err != nil {
 		return nil, err
 	}
