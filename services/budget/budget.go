@@ -77,6 +77,9 @@ type Deps struct {
 	RunnerOptions []kafka.Option
 	// Perspectives resolves perspective scopes; nil refuses them.
 	Perspectives Perspectives
+	// Categories resolves category:<id> scope filters; nil uses
+	// Perspectives when it implements Categories, else refuses them.
+	Categories Categories
 	// HTTPClient posts webhooks; nil uses one with the configured
 	// timeout that refuses private addresses unless
 	// BUDGET_WEBHOOK_ALLOW_PRIVATE is set.
@@ -95,6 +98,8 @@ type Service struct {
 	now     func() time.Time
 	keys    scope.LabelKeys
 	metrics *metrics
+
+	categories Categories
 
 	state     *live.State
 	raiser    *alerts.Raiser
@@ -118,6 +123,10 @@ func New(cfg Settings, deps Deps) (*Service, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.categories = deps.Categories
+	if c, ok := deps.Perspectives.(Categories); ok && s.categories == nil {
+		s.categories = c
 	}
 	m, err := newMetrics(deps.Registerer)
 	if err != nil {

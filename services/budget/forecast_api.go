@@ -3,7 +3,9 @@ package budget
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -119,10 +121,15 @@ func (s *Service) scopeHistory(ctx context.Context, tenant string, req *budgetv1
 	if !isCurrencyCode(currency) {
 		v.Add("currency_code", "must be an ISO 4217 code such as USD")
 	}
-	var filters []scope.Filter
-	for _, f := range req.GetScope().GetFilters() {
-		filters = append(filters, scope.Filter{Dimension: f.GetDimension(),
-			Include: f.GetInclude(), Exclude: f.GetExclude()})
+	var (
+		filters []scope.Filter
+		fields  []scopeFilter
+	)
+	for i, f := range req.GetScope().GetFilters() {
+		sf := scope.Filter{Dimension: f.GetDimension(), Include: f.GetInclude(),
+			Exclude: f.GetExclude()}
+		filters = append(filters, sf)
+		fields = append(fields, scopeFilter{sf, fmt.Sprintf("scope.filters[%d].dimension", i)})
 	}
 	for _, e := range scope.Validate(filters, s.keys) {
 		v.Add("scope."+e.Field, e.Reason)
@@ -139,10 +146,33 @@ func (s *Service) scopeHistory(ctx context.Context, tenant string, req *budgetv1
 		if err != nil {
 			return nil, "", forecastScopeError(err)
 		}
+		if err := checkPerspectiveOverlap(filters, pf); err != nil {
+			return nil, "", err
+		}
 		filters = append(filters, pf...)
+		for _, f := range pf {
+			fields = append(fields, scopeFilter{f, "scope.perspective_id"})
+		}
 	}
-	y, err := spend.ScopeHistory(ctx, s.deps.Pool, tenant, currency, filters, from, to)
+	cats, err := s.resolveCategories(ctx, fields)
+	if err != nil {
+		return nil, "", err
+	}
+	y, err := spend.ScopeHistory(ctx, s.deps.Pool, tenant, currency, filters, cats, from, to)
 	return y, currency, err
+}
+
+// checkPerspectiveOverlap refuses a perspective filtering a dimension the
+// request's own filters name too, as budgets do.
+func checkPerspectiveOverlap(own, pf []scope.Filter) error {
+	var v apierr.Violations
+	for i, f := range own {
+		if slices.ContainsFunc(pf, func(p scope.Filter) bool { return p.Dimension == f.Dimension }) {
+			v.Add(fmt.Sprintf("scope.filters[%d].dimension", i),
+				"the perspective filters "+f.Dimension+" already")
+		}
+	}
+	return v.Err()
 }
 
 // forecastScopeError names the forecast request's field for perspective

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"time"
 
 	budgetv1 "github.com/costplane/costplane/proto/gen/go/costplane/budget/v1"
@@ -82,7 +83,31 @@ func (s *Service) parseBudget(ctx context.Context, tenant string, pb *budgetv1.B
 		}
 		b.PerspectiveFilters = pf
 	}
+
+	cats, err := s.resolveCategories(ctx, budgetScopeFilters(b, pb.GetScope()))
+	if err != nil {
+		return nil, err
+	}
+	b.Categories = cats
 	return b, nil
+}
+
+// budgetScopeFilters returns b's filters with the fields they came from:
+// its own by their index in the request (normalization sorted them, and
+// validation made dimensions unique), the perspective's as the
+// perspective.
+func budgetScopeFilters(b *budgets.Budget, sc *budgetv1.Scope) []scopeFilter {
+	out := make([]scopeFilter, 0, len(b.Filters)+len(b.PerspectiveFilters))
+	for _, f := range b.Filters {
+		i := slices.IndexFunc(sc.GetFilters(), func(pf *budgetv1.ScopeFilter) bool {
+			return pf.GetDimension() == f.Dimension
+		})
+		out = append(out, scopeFilter{f, fmt.Sprintf("budget.scope.filters[%d].dimension", i)})
+	}
+	for _, f := range b.PerspectiveFilters {
+		out = append(out, scopeFilter{f, "budget.scope.perspective_id"})
+	}
+	return out
 }
 
 func newBudgetID() string {

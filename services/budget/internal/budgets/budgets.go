@@ -72,16 +72,19 @@ type Budget struct {
 	// PerspectiveFilters are the perspective's filters, copied when the
 	// budget was last written; the scope is Filters and these.
 	PerspectiveFilters []scope.Filter
-	Currency           string
-	Amount             int64
-	Period             period.Spec
-	Thresholds         []Threshold
-	Enforcement        Enforcement
-	WebhookURL         string
-	TrackedFrom        time.Time
-	Revision           int64
-	Created            time.Time
-	Updated            time.Time
+	// Categories define the cost categories the scope filters by,
+	// copied when the budget was last written.
+	Categories  []scope.Category
+	Currency    string
+	Amount      int64
+	Period      period.Spec
+	Thresholds  []Threshold
+	Enforcement Enforcement
+	WebhookURL  string
+	TrackedFrom time.Time
+	Revision    int64
+	Created     time.Time
+	Updated     time.Time
 }
 
 // Querier runs queries: a pool, a connection or a transaction.
@@ -138,19 +141,20 @@ const (
 
 	columns = `tenant_id, budget_id, budget_uid::text, display_name, filters,
 	perspective_id, perspective_filters, currency, amount_nanos, period, start_day, thresholds,
-	enforcement, webhook_url, tracked_from, revision, create_time, update_time`
+	enforcement, webhook_url, tracked_from, revision, create_time, update_time, categories`
 
 	insertSQL = `INSERT INTO budget.budgets (tenant_id, budget_id, budget_uid,
 	display_name, filters, perspective_id, perspective_filters, currency,
 	amount_nanos, period, start_day, thresholds, enforcement, webhook_url,
-	tracked_from, revision, create_time, update_time)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+	tracked_from, revision, create_time, update_time, categories)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 ON CONFLICT (tenant_id, budget_id) DO NOTHING`
 
 	updateSQL = `UPDATE budget.budgets SET display_name = $3, filters = $4,
 	perspective_id = $5, perspective_filters = $6, currency = $7, amount_nanos = $8,
 	period = $9, start_day = $10, thresholds = $11, enforcement = $12,
-	webhook_url = $13, tracked_from = $14, revision = revision + 1, update_time = $15
+	webhook_url = $13, tracked_from = $14, revision = revision + 1, update_time = $15,
+	categories = $16
 WHERE tenant_id = $1 AND budget_id = $2
 RETURNING revision`
 
@@ -178,9 +182,14 @@ func Insert(ctx context.Context, tx pgx.Tx, b *Budget) error {
 	if err != nil {
 		return err
 	}
+	cats, err := encodeCategories(b.Categories)
+	if err != nil {
+		return err
+	}
 	tag, err := tx.Exec(ctx, insertSQL, b.TenantID, b.ID, b.UID, b.Name, filters,
-		b.PerspectiveID, pfilters, b.Currency, b.Amount, int16(b.Period.Kind), b.Period.Start, thresholds,
-		int16(b.Enforcement), b.WebhookURL, b.TrackedFrom, b.Revision, b.Created, b.Updated)
+		b.PerspectiveID, pfilters, b.Currency, b.Amount, int16(b.Period.Kind), b.Period.Start,
+		thresholds, int16(b.Enforcement), b.WebhookURL, b.TrackedFrom, b.Revision, b.Created,
+		b.Updated, cats)
 	if err != nil {
 		return fmt.Errorf("inserting budget %s: %w", b.ID, err)
 	}
@@ -197,9 +206,13 @@ func Update(ctx context.Context, tx pgx.Tx, b *Budget) error {
 	if err != nil {
 		return err
 	}
+	cats, err := encodeCategories(b.Categories)
+	if err != nil {
+		return err
+	}
 	err = tx.QueryRow(ctx, updateSQL, b.TenantID, b.ID, b.Name, filters, b.PerspectiveID,
 		pfilters, b.Currency, b.Amount, int16(b.Period.Kind), b.Period.Start, thresholds,
-		int16(b.Enforcement), b.WebhookURL, b.TrackedFrom, b.Updated).Scan(&b.Revision)
+		int16(b.Enforcement), b.WebhookURL, b.TrackedFrom, b.Updated, cats).Scan(&b.Revision)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
 	}
@@ -220,6 +233,17 @@ func encode(b *Budget) (filters, pfilters, thresholds []byte, err error) {
 		return nil, nil, nil, fmt.Errorf("encoding thresholds: %w", err)
 	}
 	return filters, pfilters, thresholds, nil
+}
+
+func encodeCategories(cs []scope.Category) ([]byte, error) {
+	if cs == nil {
+		cs = []scope.Category{}
+	}
+	b, err := json.Marshal(cs)
+	if err != nil {
+		return nil, fmt.Errorf("encoding categories: %w", err)
+	}
+	return b, nil
 }
 
 func encodeFilters(fs []scope.Filter) ([]byte, error) {
@@ -321,14 +345,14 @@ func Delete(ctx context.Context, tx pgx.Tx, tenant, id string) (*Budget, error) 
 func collect(rows pgx.Rows) ([]*Budget, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Budget, error) {
 		var (
-			b                             Budget
-			filters, pfilters, thresholds []byte
-			kind, enforcement             int16
-			start, from                   time.Time
+			b                                   Budget
+			filters, pfilters, thresholds, cats []byte
+			kind, enforcement                   int16
+			start, from                         time.Time
 		)
 		err := row.Scan(&b.TenantID, &b.ID, &b.UID, &b.Name, &filters, &b.PerspectiveID,
 			&pfilters, &b.Currency, &b.Amount, &kind, &start, &thresholds, &enforcement, &b.WebhookURL,
-			&from, &b.Revision, &b.Created, &b.Updated)
+			&from, &b.Revision, &b.Created, &b.Updated, &cats)
 		if err != nil {
 			return nil, err
 		}
@@ -337,6 +361,9 @@ func collect(rows pgx.Rows) ([]*Budget, error) {
 		}
 		if err := json.Unmarshal(pfilters, &b.PerspectiveFilters); err != nil {
 			return nil, fmt.Errorf("decoding perspective filters of %s: %w", b.ID, err)
+		}
+		if err := json.Unmarshal(cats, &b.Categories); err != nil {
+			return nil, fmt.Errorf("decoding categories of %s: %w", b.ID, err)
 		}
 		if err := json.Unmarshal(thresholds, &b.Thresholds); err != nil {
 			return nil, fmt.Errorf("decoding thresholds of %s: %w", b.ID, err)
@@ -364,7 +391,7 @@ type Compiled struct {
 
 // Compile compiles b's scope.
 func Compile(b *Budget) (*Compiled, error) {
-	m, err := scope.Compile(b.Scope())
+	m, err := scope.Compile(b.Scope(), scope.Env{Categories: b.Categories, Currency: b.Currency})
 	if err != nil {
 		return nil, fmt.Errorf("budget %s: %w", b.ID, err)
 	}

@@ -1,7 +1,9 @@
 package scope
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -22,6 +24,9 @@ const (
 	maxValueLength  = 512
 	maxLabelKeySize = 128
 )
+
+// categoryIDPattern is the attribution service's category id syntax.
+var categoryIDPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // FilterError is a problem with one filter of a scope. Field is relative
 // to the filter list, such as "filters[2].dimension".
@@ -54,8 +59,11 @@ func Validate(filters []Filter, keys LabelKeys) []*FilterError {
 		r, err := ParseRef(f.Dimension)
 		switch {
 		case err != nil:
-			add(i, "dimension", fmt.Sprintf("unknown dimension %q; want one of %s or label:<key>",
-				f.Dimension, strings.Join(Names(), ", ")), err)
+			add(i, "dimension", fmt.Sprintf("unknown dimension %q; want one of %s, "+
+				"label:<key> or category:<category_id>", f.Dimension, strings.Join(Names(), ", ")),
+				err)
+		case r.IsCategory() && !categoryIDPattern.MatchString(r.Category):
+			add(i, "dimension", fmt.Sprintf("%q is not a cost category id", r.Category), nil)
 		case r.IsLabel() && len(r.Label) > maxLabelKeySize:
 			add(i, "dimension", "label key too long", nil)
 		case r.IsLabel() && !keys.Tracks(r.Label):
@@ -116,19 +124,44 @@ type Matcher struct {
 
 type test struct {
 	ref     Ref
+	cat     *compiledCategory   // set when ref names a category
 	include map[string]struct{} // nil: no include list
 	exclude map[string]struct{}
 }
 
+// Env is what a scope is compiled with: the definitions of the cost
+// categories its filters name, and the currency of the spend it will be
+// matched against, which decides category conditions on currency.
+type Env struct {
+	Categories []Category
+	Currency   string
+}
+
+// ErrUnknownCategory means a filter names a category Env does not define.
+var ErrUnknownCategory = errors.New("cost category not defined")
+
 // Compile builds the matcher of filters, which must have passed Validate.
-func Compile(filters []Filter) (Matcher, error) {
+func Compile(filters []Filter, env Env) (Matcher, error) {
 	m := Matcher{tests: make([]test, 0, len(filters))}
 	for _, f := range filters {
 		r, err := ParseRef(f.Dimension)
 		if err != nil {
 			return Matcher{}, fmt.Errorf("compiling scope: %w", err)
 		}
-		m.tests = append(m.tests, test{ref: r, include: set(f.Include), exclude: set(f.Exclude)})
+		t := test{ref: r, include: set(f.Include), exclude: set(f.Exclude)}
+		if r.IsCategory() {
+			i := slices.IndexFunc(env.Categories, func(c Category) bool {
+				return c.ID == r.Category
+			})
+			if i < 0 {
+				return Matcher{}, fmt.Errorf("compiling scope: %s: %w", r.Category,
+					ErrUnknownCategory)
+			}
+			if t.cat, err = compileCategory(&env.Categories[i], env.Currency); err != nil {
+				return Matcher{}, fmt.Errorf("compiling scope: %w", err)
+			}
+		}
+		m.tests = append(m.tests, t)
 	}
 	return m, nil
 }
@@ -148,7 +181,12 @@ func set(vs []string) map[string]struct{} {
 func (m *Matcher) Match(a *Attrs) bool {
 	for i := range m.tests {
 		t := &m.tests[i]
-		v := a.Get(t.ref)
+		var v string
+		if t.cat != nil {
+			v = t.cat.bucket(a)
+		} else {
+			v = a.Get(t.ref)
+		}
 		if t.include != nil {
 			if _, ok := t.include[v]; !ok {
 				return false

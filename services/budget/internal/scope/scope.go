@@ -81,25 +81,41 @@ var ErrUnknownDimension = errors.New("unknown dimension")
 // keeps, so spend by it cannot be told apart.
 var ErrUntrackedLabel = errors.New("label key is not tracked")
 
-// Ref names one dimension: a plain one, or a label by key.
+// Ref names one dimension: a plain one, a label by key, or a cost
+// category by id.
 type Ref struct {
 	Dim   Dim
 	Label string // set for a label; Dim is then meaningless
+	// Category is set for a cost category, whose value is a bucket
+	// that only a compiled Matcher can compute.
+	Category string
 }
 
 // IsLabel reports whether r names a label.
 func (r Ref) IsLabel() bool { return r.Label != "" }
 
+// IsCategory reports whether r names a cost category.
+func (r Ref) IsCategory() bool { return r.Category != "" }
+
 // String returns the API name of r.
 func (r Ref) String() string {
-	if r.IsLabel() {
+	switch {
+	case r.IsLabel():
 		return LabelPrefix + r.Label
+	case r.IsCategory():
+		return CategoryPrefix + r.Category
 	}
 	return r.Dim.Name()
 }
 
 // ParseRef resolves a dimension name.
 func ParseRef(name string) (Ref, error) {
+	if id, ok := strings.CutPrefix(name, CategoryPrefix); ok {
+		if id == "" {
+			return Ref{}, fmt.Errorf("%q: empty category id: %w", name, ErrUnknownDimension)
+		}
+		return Ref{Category: id}, nil
+	}
 	if key, ok := strings.CutPrefix(name, LabelPrefix); ok {
 		if key == "" {
 			return Ref{}, fmt.Errorf("%q: empty label key: %w", name, ErrUnknownDimension)
@@ -121,10 +137,14 @@ type Attrs struct {
 	Labels map[string]string
 }
 
-// Get returns the value of r; missing values are empty.
+// Get returns the value of r; missing values are empty, and so are
+// categories, which are not attributes.
 func (a *Attrs) Get(r Ref) string {
 	if r.IsLabel() {
 		return a.Labels[r.Label]
+	}
+	if r.IsCategory() {
+		return ""
 	}
 	return a.Values[r.Dim]
 }
@@ -193,7 +213,7 @@ func FromMap(values, labels map[string]string, keys LabelKeys) (Attrs, []string)
 	for name, v := range values {
 		r, err := ParseRef(name)
 		switch {
-		case err != nil:
+		case err != nil, r.IsCategory(): // a bucket is computed, never given
 			unknown = append(unknown, name)
 		case r.IsLabel():
 			a.setLabel(r.Label, v, keys)
@@ -253,6 +273,9 @@ func Decode(b []byte) (Attrs, error) {
 	var a Attrs
 	for name, v := range m {
 		r, err := ParseRef(name)
+		if err == nil && r.IsCategory() {
+			err = fmt.Errorf("%q: %w", name, ErrUnknownDimension)
+		}
 		if err != nil {
 			return Attrs{}, fmt.Errorf("decoding tuple: %w", err)
 		}

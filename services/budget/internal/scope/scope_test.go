@@ -37,7 +37,7 @@ func TestMatch(t *testing.T) {
 		{"empty label is missing", []Filter{{Dimension: "label:empty", Exclude: []string{""}}}, false},
 	}
 	for _, tc := range tests {
-		m, err := Compile(tc.filters)
+		m, err := Compile(tc.filters, Env{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -186,9 +186,10 @@ WHERE tenant_id = $1 AND currency = $2 AND day >= $3 AND day < $4
 GROUP BY day`
 
 // ScopeHistory returns the daily spend in currency on [from, to) of the
-// tenant's usage that filters select, one value per day, in nanos.
+// tenant's usage that filters select, with the categories they name, one
+// value per day, in nanos.
 func ScopeHistory(ctx context.Context, q budgets.Querier, tenant, currency string,
-	filters []scope.Filter, from, to time.Time) ([]float64, error) {
+	filters []scope.Filter, cats []scope.Category, from, to time.Time) ([]float64, error) {
 
 	n := int(to.Sub(from).Hours()/24 + 0.5)
 	y := make([]float64, n)
@@ -199,7 +200,7 @@ func ScopeHistory(ctx context.Context, q budgets.Querier, tenant, currency strin
 	if len(filters) == 0 {
 		rows, err = q.Query(ctx, tenantHistorySQL, tenant, currency, from, to)
 	} else {
-		m, cerr := scope.Compile(filters)
+		m, cerr := scope.Compile(filters, scope.Env{Categories: cats, Currency: currency})
 		if cerr != nil {
 			return nil, cerr
 		}
