@@ -1,9 +1,9 @@
 // Command anomaly-eval measures the anomaly detectors: it generates weeks
 // of labeled agent traffic with injected anomalies and benign
 // look-alikes, sends it through Kafka (an in-process kfake broker unless
-// -brokers is set) to the real anomaly service on PostgreSQL, and prints
-// precision, recall and detection latency per anomaly kind. It exits 1
-// when a target is missed.
+// -brokers or KAFKA_BROKERS is set) to the real anomaly service on
+// PostgreSQL, and prints precision, recall and detection latency per
+// anomaly kind. It exits 1 when a target is missed.
 //
 //	go run ./services/anomaly/cmd/anomaly-eval -weeks 3 -rate 60
 package main
@@ -38,6 +38,9 @@ func main() {
 		os.Exit(1)
 	}
 	report.Print(os.Stdout)
+	if cfg.Verbose {
+		report.PrintLabels(os.Stdout)
+	}
 	if !report.Pass() {
 		os.Exit(1)
 	}
@@ -62,9 +65,11 @@ func parse(args []string) (eval.Config, error) {
 	fs.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"),
 		"PostgreSQL server; a database is created there and dropped after")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the evaluation database")
-	brokers := fs.String("brokers", "", "Kafka brokers; empty: in-process kfake")
+	brokers := fs.String("brokers", os.Getenv("KAFKA_BROKERS"),
+		"Kafka brokers (default KAFKA_BROKERS); empty: an in-process kfake broker")
 	partitions := fs.Int("partitions", 6, "partitions of the priced topic")
 	fs.IntVar(&cfg.MaxLag, "max-lag", 20000, "records the producer may run ahead of the detector")
+	fs.BoolVar(&cfg.Verbose, "v", false, "print every label and the first alert that found it")
 	level := fs.String("log-level", "warn", "log level")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

@@ -15,6 +15,12 @@ import (
 // baseQuantile is the quantile runaway thresholds multiply.
 const baseQuantile = 0.95
 
+// toolQuantile is the quantile of a tool's calls per run that tool-loop
+// thresholds double. Counts are small integers, so a P95 of 4 would make
+// 8 calls a loop although one ordinary run in a few hundred gets there;
+// twice the P99 stays clear of ordinary runs.
+const toolQuantile = 0.99
+
 // base is the baseline a run or session is judged against.
 type base struct {
 	// kind is "agent", "app" or "tenant".
@@ -28,7 +34,7 @@ type base struct {
 // agent's, else the app's, else the tenant's. ok is false when none has
 // enough history.
 func (d *Detector) baselineFor(
-	tenant string, s Subject, agent, app string, today int32,
+	tenant string, s Subject, agent, app string, today int32, q float64,
 ) (base, bool) {
 	type cand struct {
 		kind, dim, value string
@@ -46,7 +52,7 @@ func (d *Detector) baselineFor(
 		if c.dim != "" {
 			scope = d.keys.single(c.dim, c.value)
 		}
-		v, n := d.baselines.Quantile(Key{Tenant: tenant, Subject: s, Scope: scope}, baseQuantile, today)
+		v, n := d.baselines.Quantile(Key{Tenant: tenant, Subject: s, Scope: scope}, q, today)
 		if n >= d.cfg.MinBaseline {
 			b := base{kind: c.kind, value: v, n: n, scope: map[string]string{}}
 			if c.dim != "" {
@@ -93,7 +99,7 @@ func (b *Batch) checkRunaway(r *Run, pol *policy.Effective) {
 	}
 	agent := b.agentOf(r)
 	today := Day(time.Unix(0, r.Last))
-	bl, ok := b.d.baselineFor(r.Tenant, SubjectRunCost, agent, r.App, today)
+	bl, ok := b.d.baselineFor(r.Tenant, SubjectRunCost, agent, r.App, today, baseQuantile)
 
 	threshold := int64(0)
 	if ok {
@@ -213,7 +219,8 @@ func (b *Batch) checkToolLoop(r *Run, tool string, pol *policy.Effective) {
 	agent := b.agentOf(r)
 	threshold := pol.ToolLoop
 	today := Day(time.Unix(0, r.Last))
-	if bl, ok := b.d.baselineFor(r.Tenant, SubjectToolRepeats, agent, r.App, today); ok {
+	if bl, ok := b.d.baselineFor(r.Tenant, SubjectToolRepeats, agent, r.App, today,
+		toolQuantile); ok {
 		threshold = max(threshold, 2*bl.value)
 	}
 	if count < threshold {
@@ -289,7 +296,7 @@ func (b *Batch) loopMaterial(r *Run, pattern string, count, threshold int64) boo
 }
 
 func (b *Batch) runP95(r *Run, agent string, today int32) int64 {
-	bl, _ := b.d.baselineFor(r.Tenant, SubjectRunCost, agent, r.App, today)
+	bl, _ := b.d.baselineFor(r.Tenant, SubjectRunCost, agent, r.App, today, baseQuantile)
 	return bl.value
 }
 
@@ -409,7 +416,8 @@ func (b *Batch) CheckSession(s Session) (finding.Finding, bool) {
 		return finding.Finding{}, false
 	}
 	pol := b.policies.For(s.Tenant)
-	bl, ok := b.d.baselineFor(s.Tenant, SubjectSessionCost, s.Agent, s.App, Day(s.Last))
+	bl, ok := b.d.baselineFor(s.Tenant, SubjectSessionCost, s.Agent, s.App, Day(s.Last),
+		baseQuantile)
 	if !ok {
 		return finding.Finding{}, false
 	}

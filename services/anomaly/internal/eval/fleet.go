@@ -18,8 +18,11 @@ var (
 	geminiFlash = model{"gcp.gemini", "gemini-2.5-flash", 6 * money.NanosPerUnit / 1000}
 	novaPro     = model{"aws.bedrock", "amazon.nova-pro-v1:0", 12 * money.NanosPerUnit / 1000}
 
-	// Never used before their injection.
-	o3Pro        = model{"openai", "o3-pro", 400 * money.NanosPerUnit / 1000}
+	// Never used before their injection. Their price is near that of the
+	// models they join: a much dearer model would make every run that
+	// uses it a runaway against the agent's history, which is a change of
+	// level the new-spend alert already reports, not a labeled runaway.
+	o3           = model{"openai", "o3", 60 * money.NanosPerUnit / 1000}
 	mistralLarge = model{"mistral_ai", "mistral-large-2411", 60 * money.NanosPerUnit / 1000}
 )
 

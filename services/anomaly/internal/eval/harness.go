@@ -39,6 +39,8 @@ type Config struct {
 	MaxLag   int
 	Settings anomaly.Settings
 	Log      *slog.Logger
+	// Verbose asks for every label in the report.
+	Verbose bool
 }
 
 // Observed is one anomaly record read from the topic.

@@ -51,6 +51,20 @@ func (g *generator) label(l Label) int32 {
 	return int32(l.ID + 1)
 }
 
+// attrs are the dimensions of agents' traffic, with the models the
+// tenant's injections routed some of their calls to: extra traffic of
+// such an agent spends on those models too.
+func (g *generator) attrs(agents ...*agent) map[string][]string {
+	out := attrs(agents...)
+	for _, a := range agents {
+		if rt, ok := g.extra[a.name]; ok {
+			out["model"] = append(out["model"], rt.m.name)
+			out["provider"] = append(out["provider"], rt.m.provider)
+		}
+	}
+	return out
+}
+
 // attrs are the dimensions of an agent's traffic.
 func attrs(agents ...*agent) map[string][]string {
 	out := map[string][]string{}
@@ -81,9 +95,9 @@ func (g *generator) runaway() {
 	a := []*agent{&resolver, &researcher, &reviewer, &claims}[g.rng.IntN(4)]
 	at := g.when(false, 0)
 	l := g.label(Label{Kind: eventv1.AnomalyKind_ANOMALY_KIND_RUNAWAY_RUN, Name: "runaway",
-		Attrs: attrs(a), Start: at, End: at.Add(runWindow)})
+		Attrs: g.attrs(a), Start: at, End: at.Add(runWindow)})
 	sess := g.id("sess")
-	calls := 30 + g.rng.IntN(21)
+	calls := 40 + g.rng.IntN(21)
 	id := g.run(a, at, sess, l, func(g *generator, r *runState) {
 		for range calls {
 			g.call(r, 1.5)
@@ -96,7 +110,7 @@ func (g *generator) toolLoop() {
 	a := []*agent{&resolver, &researcher}[g.rng.IntN(2)]
 	at := g.when(false, 0)
 	l := g.label(Label{Kind: eventv1.AnomalyKind_ANOMALY_KIND_TOOL_LOOP, Name: "tool_loop",
-		Attrs: attrs(a), Start: at, End: at.Add(runWindow)})
+		Attrs: g.attrs(a), Start: at, End: at.Add(runWindow)})
 	sess := g.id("sess")
 	name := a.tools[g.rng.IntN(len(a.tools))]
 	repeats := 15 + g.rng.IntN(16)
@@ -114,7 +128,7 @@ func (g *generator) retryLoop() {
 	a := fleet[g.rng.IntN(len(fleet))]
 	at := g.when(false, 0)
 	l := g.label(Label{Kind: eventv1.AnomalyKind_ANOMALY_KIND_RETRY_LOOP, Name: "retry_loop",
-		Attrs: attrs(a), Start: at, End: at.Add(runWindow)})
+		Attrs: g.attrs(a), Start: at, End: at.Add(runWindow)})
 	sess := g.id("sess")
 	failing := g.rng.IntN(2) == 0
 	repeats := 8 + g.rng.IntN(8)
@@ -137,11 +151,13 @@ func (g *generator) retryLoop() {
 }
 
 func (g *generator) runawaySession() {
-	a := []*agent{&triage, &resolver, &researcher}[g.rng.IntN(3)]
-	runs := 25 + g.rng.IntN(16)
+	// Triage sessions cost cents even when they run away: below any
+	// sensible session floor, so they are not injected.
+	a := []*agent{&claims, &resolver, &researcher}[g.rng.IntN(3)]
+	runs := 40 + g.rng.IntN(21)
 	at := g.when(false, time.Duration(runs)*3*time.Minute)
 	l := g.label(Label{Kind: eventv1.AnomalyKind_ANOMALY_KIND_RUNAWAY_SESSION, Name: "session",
-		Attrs: attrs(a), Start: at, End: at.Add(time.Duration(runs)*3*time.Minute + runWindow)})
+		Attrs: g.attrs(a), Start: at, End: at.Add(time.Duration(runs)*3*time.Minute + runWindow)})
 	sess := g.id("sess")
 	g.w.Labels[l-1].Session = sess
 	for range runs {
@@ -168,7 +184,7 @@ func (g *generator) spike() {
 	at := g.when(true, d)
 	mult := 3.5 + 2.5*g.rng.Float64()
 	l := g.label(Label{Kind: eventv1.AnomalyKind_ANOMALY_KIND_SPEND_SPIKE, Name: "spike",
-		Attrs: attrs(agents...), Start: at, End: at.Add(d + 90*time.Minute)})
+		Attrs: g.attrs(agents...), Start: at, End: at.Add(d + 90*time.Minute)})
 	g.extraRuns(agents, at, d, mult-1, l)
 }
 
@@ -176,12 +192,17 @@ func (g *generator) spike() {
 // as one-run sessions.
 func (g *generator) extraRuns(agents []*agent, at time.Time, d time.Duration, factor float64, l int32) {
 	weight := 0
+	turns := 0.0 // steady runs per session, weighted like the agents
 	for _, a := range agents {
 		weight += a.weight
+		turns += float64(a.weight) * float64(1+a.maxTurns) / 2
 	}
 	share := float64(weight) / float64(totalWeight())
+	turns /= float64(max(weight, 1))
 	for t := at; t.Before(at.Add(d)); t = t.Add(5 * time.Minute) {
-		mean := g.cfg.Rate * intensity(t) * share * factor / 12
+		// Steady traffic starts sessions of several runs; the extra runs
+		// are sessions of one, so they are as many as the steady runs.
+		mean := g.cfg.Rate * intensity(t) * share * turns * factor / 12
 		for range g.poisson(mean) {
 			a := agents[0]
 			if n := g.rng.IntN(weight); len(agents) > 1 {
@@ -204,11 +225,11 @@ func (g *generator) levelShift() {
 	at := g.when(true, 48*time.Hour)
 	g.shifts[a.name] = shift{from: at, factor: 2.2 + 0.8*g.rng.Float64()}
 	g.label(Label{Kind: eventv1.AnomalyKind_ANOMALY_KIND_SPEND_SPIKE, Name: "level_shift",
-		Attrs: attrs(a), Start: at, End: at.Add(48 * time.Hour)})
+		Attrs: g.attrs(a), Start: at, End: at.Add(48 * time.Hour)})
 }
 
 func (g *generator) newSpend(provider bool) {
-	a, m, share, name := &resolver, o3Pro, 0.15, "new_model"
+	a, m, share, name := &resolver, o3, 0.15, "new_model"
 	if provider {
 		a, m, share, name = &researcher, mistralLarge, 0.3, "new_provider"
 	}

@@ -73,6 +73,13 @@ type Report struct {
 	Events   int
 	Consumed time.Duration
 	Benign   map[string]int
+	// found is, per label, how it was found ("" when missed).
+	labels []labelOutcome
+}
+
+type labelOutcome struct {
+	l     Label
+	found string
 }
 
 var kinds = []eventv1.AnomalyKind{
@@ -152,6 +159,11 @@ func score(w *Workload, obs []Observed, stamps map[int32][]stamp) *Report {
 	for _, l := range w.Labels {
 		ks := stats[l.Kind]
 		d, ok := detected[l.ID]
+		out := labelOutcome{l: l}
+		if ok {
+			out.found = fmt.Sprintf("found after %s", round(d))
+		}
+		r.labels = append(r.labels, out)
 		if !ok {
 			ks.Misses = append(ks.Misses, fmt.Sprintf("%s %s at %s %v", l.Name, l.Tenant,
 				l.Start.Format(time.RFC3339), l.Attrs))
@@ -273,14 +285,28 @@ func describeFalse(w *Workload, v *alertView) string {
 	a := v.first
 	where := ""
 	for _, b := range w.Benign {
+		if b.Name == "nightly_job" {
+			continue // it spans the whole workload
+		}
 		if b.Tenant == a.GetTenantId() && !a.GetWindowEnd().AsTime().Before(b.Start) &&
 			!a.GetWindowStart().AsTime().After(b.End) {
 			where = " during " + b.Name
 		}
 	}
-	return fmt.Sprintf("%s %v %s..%s%s: %s", a.GetTenantId(), a.GetScope().GetDimensions(),
+	// Labels near the alert help tell a detector fault from a label
+	// window drawn too tight.
+	near := ""
+	for _, l := range w.Labels {
+		if l.Tenant == a.GetTenantId() &&
+			!a.GetWindowEnd().AsTime().Before(l.Start.Add(-6*time.Hour)) &&
+			!a.GetWindowStart().AsTime().After(l.End.Add(6*time.Hour)) {
+			near += fmt.Sprintf(" [near %s %s %v]", l.Name, l.Start.Format(time.RFC3339),
+				l.Attrs["agent"])
+		}
+	}
+	return fmt.Sprintf("%s %v %s..%s%s: %s%s", a.GetTenantId(), a.GetScope().GetDimensions(),
 		a.GetWindowStart().AsTime().Format(time.RFC3339),
-		a.GetWindowEnd().AsTime().Format("15:04"), where, a.GetSummary())
+		a.GetWindowEnd().AsTime().Format("15:04"), where, a.GetSummary(), near)
 }
 
 // Pass reports whether every target is met.
@@ -334,6 +360,21 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\ntargets: precision and recall >= %.1f per kind, run and loop latency p99 <= %s: %s\n",
 		TargetPrecision, TargetLatency, verdict)
+}
+
+// PrintLabels writes every injected label and whether it was found, so
+// that an alert without a label can be told from one near a label.
+func (r *Report) PrintLabels(w io.Writer) {
+	fmt.Fprintln(w, "\nlabels:")
+	for _, o := range r.labels {
+		found := o.found
+		if found == "" {
+			found = "MISSED"
+		}
+		fmt.Fprintf(w, "%-12s %s %s..%s run=%s session=%s agents=%v: %s\n", o.l.Name,
+			o.l.Tenant, o.l.Start.Format(time.RFC3339), o.l.End.Format(time.RFC3339),
+			o.l.Run, o.l.Session, o.l.Attrs["agent"], found)
+	}
 }
 
 func round(d time.Duration) time.Duration {

@@ -67,9 +67,10 @@ type Mute struct {
 
 // Defaults applied where a tenant chose nothing.
 const (
-	DefaultSpikeFloor    = 5 * money.NanosPerUnit
-	DefaultRunFloor      = 1 * money.NanosPerUnit
-	DefaultSessionFloor  = 5 * money.NanosPerUnit
+	DefaultSpikeFloor = 5 * money.NanosPerUnit
+	DefaultRunFloor   = 1 * money.NanosPerUnit
+	// A session floor of two run floors: a session is several runs.
+	DefaultSessionFloor  = 2 * money.NanosPerUnit
 	DefaultNewSpendFloor = 1 * money.NanosPerUnit
 	DefaultToolLoop      = 8
 	DefaultRetryLoop     = 5

@@ -3,7 +3,9 @@
 //
 // The expected spend of an hour is the median of candidates drawn from
 // history: the same hour of the week in each of the last weeks, scaled by
-// how the trailing weekly level has moved since, and the same hour on
+// how the level of the last three days has moved since (against the
+// same three days of that week, so that the ratio carries no weekly
+// pattern), and the same hour on
 // recent days of the same type (weekday or weekend), scaled by the
 // day-of-week factor. The median keeps a past spike from moving the
 // expectation, and the two kinds of candidate together follow both the
@@ -26,6 +28,11 @@ const (
 	hoursPerWeek = 7 * hoursPerDay
 	// calibrationHours is how many recent hours calibrate the noise.
 	calibrationHours = 96
+	// levelHours is the trailing span whose level scales past weeks. A
+	// week would take most of a week to learn a level shift; three days
+	// learn it in about two, and one spike of an hour or two moves the
+	// level of three days by a few percent only.
+	levelHours = 3 * hoursPerDay
 	// minCandidates an expectation needs.
 	minCandidates = 3
 	// madToSigma turns a median absolute deviation into a standard
@@ -81,13 +88,13 @@ func (h *History) mean(from, to int) (float64, bool) {
 type fit struct {
 	end  int
 	day  [7]float64 // day-of-week factors
-	now  float64    // trailing weekly level at end
+	now  float64    // trailing level at end, over levelHours
 	okNw bool
 }
 
 func (m Model) fit(h *History, end int) fit {
 	f := fit{end: end}
-	f.now, f.okNw = h.mean(end-hoursPerWeek, end)
+	f.now, f.okNw = h.mean(end-levelHours, end)
 	f.day = h.dayFactors(end)
 	return f
 }
@@ -129,7 +136,8 @@ func (m Model) expect(h *History, f *fit, i int, buf []float64) (float64, bool) 
 	for k := 1; k <= m.Weeks; k++ {
 		lvl := 1.0
 		if f.okNw {
-			if then, ok := h.mean(f.end-hoursPerWeek*(k+1), f.end-hoursPerWeek*k); ok && then > 0 {
+			back := f.end - hoursPerWeek*k
+			if then, ok := h.mean(back-levelHours, back); ok && then > 0 {
 				lvl = f.now / then
 			}
 		}
@@ -176,7 +184,7 @@ func (m Model) calibrate(h *History, end int) noise {
 	for i := from; i < end; i++ {
 		f := base
 		f.end = i
-		f.now, f.okNw = h.mean(i-hoursPerWeek, i)
+		f.now, f.okNw = h.mean(i-levelHours, i)
 		e, ok := m.expect(h, &f, i, buf)
 		if !ok || e <= 0 {
 			continue
