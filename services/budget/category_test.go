@@ -223,10 +223,14 @@ func TestCategoryScopesRejected(t *testing.T) {
 		{"bad category id", []*budgetv1.ScopeFilter{
 			{Dimension: "category:Bad Id", Include: []string{"x"}}},
 			"budget.scope.filters[0].dimension"},
+		{"unknown perspective", nil, "budget.scope.perspective_id"},
 	}
 	for _, tc := range tests {
 		b := validBudget("b1")
 		b.Scope = &budgetv1.Scope{Filters: tc.filters}
+		if tc.filters == nil {
+			b.Scope = &budgetv1.Scope{PerspectiveId: "no-such-view"}
+		}
 		_, err := e.client.CreateBudget(ctx, &budgetv1.CreateBudgetRequest{Budget: b})
 		vs := apierr.FieldViolations(err)
 		if status.Code(err) != codes.InvalidArgument || len(vs) != 1 || vs[0].Field != tc.field {

@@ -1,13 +1,18 @@
 package budget_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/testing/protocmp"
 
 	budgetv1 "github.com/costplane/costplane/proto/gen/go/costplane/budget/v1"
 )
@@ -26,8 +31,10 @@ func TestForecastAndProjection(t *testing.T) {
 	s := testSettings()
 	s.ForecastInterval = 2 * time.Second
 	e.start(s, true)
-	ctx := e.tenantCtx("acme")
+	key := e.tenantKey("acme")
+	ctx := metadata.AppendToOutgoingContext(e.ctx, "authorization", "Bearer "+key)
 	alerts := e.alertReader()
+	rest := e.rest(key)
 
 	var ps []priced
 	for d := 1; d <= 63; d++ {
@@ -112,5 +119,54 @@ func TestForecastAndProjection(t *testing.T) {
 	_, err := e.client.Forecast(ctx, &budgetv1.ForecastRequest{HorizonDays: 400})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("horizon 400: %v, want InvalidArgument", err)
+	}
+
+	// The same over REST, through the gateway.
+	grpcResp, err := e.client.Forecast(ctx, &budgetv1.ForecastRequest{BudgetId: "team-a",
+		HorizonDays: 14})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw json.RawMessage
+	code := rest.do("POST", "/v1/forecasts", map[string]any{"budget_id": "team-a",
+		"horizon_days": 14}, &raw)
+	var restResp budgetv1.ForecastResponse
+	if err := protojson.Unmarshal(raw, &restResp); code != 200 || err != nil {
+		t.Fatalf("REST forecast: HTTP %d, %v: %s", code, err, raw)
+	}
+	if diff := cmp.Diff(grpcResp, &restResp, protocmp.Transform()); diff != "" {
+		t.Errorf("REST forecast differs from gRPC (-grpc +rest):\n%s", diff)
+	}
+
+	var restStatus struct {
+		Status struct {
+			Projection struct {
+				EndOfPeriod struct {
+					Nanos string `json:"nanos"`
+				} `json:"end_of_period"`
+				ExceedTime string `json:"exceed_time"`
+				Method     string `json:"method"`
+			} `json:"projection"`
+		} `json:"status"`
+	}
+	if code := rest.do("GET", "/v1/budgets/team-a/status", nil, &restStatus); code != 200 ||
+		restStatus.Status.Projection.ExceedTime == "" ||
+		restStatus.Status.Projection.EndOfPeriod.Nanos == "" {
+		t.Errorf("REST status: HTTP %d, %+v", code, restStatus)
+	}
+
+	var restErr struct {
+		Code    int `json:"code"`
+		Details []struct {
+			FieldViolations []struct {
+				Field string `json:"field"`
+			} `json:"field_violations"`
+		} `json:"details"`
+	}
+	code = rest.do("POST", "/v1/forecasts", map[string]any{"horizon_days": 400}, &restErr)
+	if code != 400 || len(restErr.Details) == 0 ||
+		len(restErr.Details[0].FieldViolations) != 1 ||
+		restErr.Details[0].FieldViolations[0].Field != "horizon_days" {
+		t.Errorf("REST horizon 400: HTTP %d, %+v; want 400 naming horizon_days", code, restErr)
 	}
 }

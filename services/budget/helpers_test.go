@@ -244,6 +244,12 @@ func (e *env) stopAll() {
 // carrying the key.
 func (e *env) tenantCtx(id string) context.Context {
 	e.t.Helper()
+	return metadata.AppendToOutgoingContext(e.ctx, "authorization", "Bearer "+e.tenantKey(id))
+}
+
+// tenantKey creates a tenant and returns an all-scopes key of it.
+func (e *env) tenantKey(id string) string {
+	e.t.Helper()
 	if _, err := e.store.CreateTenant(e.ctx, auth.Tenant{ID: id, Name: id}); err != nil {
 		e.t.Fatal(err)
 	}
@@ -251,7 +257,7 @@ func (e *env) tenantCtx(id string) context.Context {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return metadata.AppendToOutgoingContext(e.ctx, "authorization", "Bearer "+token)
+	return token
 }
 
 // priced builds a priced usage record.

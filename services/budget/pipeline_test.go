@@ -199,3 +199,84 @@ func TestMembersShareAndHandOver(t *testing.T) {
 		}
 	})
 }
+
+// failOnceSQL makes the first write of a period total fail, after the
+// batch has already written its daily spend in the same transaction. The
+// sequence is not transactional, so the failure happens once and the
+// retry passes.
+const failOnceSQL = `
+CREATE SEQUENCE budget.test_fail_once;
+CREATE FUNCTION budget.test_fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF nextval('budget.test_fail_once') = 1 THEN
+		RAISE EXCEPTION 'injected failure';
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER test_fail_once BEFORE INSERT OR UPDATE ON budget.budget_periods
+	FOR EACH ROW EXECUTE FUNCTION budget.test_fail_once();`
+
+// Spend is exactly-once in effect through a batch that fails after part
+// of its writes, and through a restart after which only the offsets kept
+// in PostgreSQL stand between the new member and a recount: the record-id
+// memory is wiped first. Repricing corrections move the totals both ways,
+// and each threshold alerts once.
+func TestExactlyOnceThroughFailureAndRestart(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, brokers []string) {
+		e := newEnv(t, brokers)
+		e.start(testSettings(), true)
+		ctx := e.tenantCtx("acme")
+		alerts := e.alertReader()
+
+		b := validBudget("team-a")
+		b.Thresholds = b.Thresholds[:3] // actual 50, 80, 100 %
+		if _, err := e.client.CreateBudget(ctx, &budgetv1.CreateBudgetRequest{Budget: b}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.pool.Exec(e.ctx, failOnceSQL); err != nil {
+			t.Fatal(err)
+		}
+
+		day := today()
+		a := func(id string, units float64, corrects string) priced {
+			return priced{tenant: "acme", id: id, day: day, nanos: usd(units), project: "a",
+				corrects: corrects}
+		}
+		e.produce(a("e1", 30, ""), a("e2", 25, ""), a("e2@v2", -5, "e2"))
+		waitSpent(t, ctx, e, "team-a", usd(50))
+
+		var calls int64
+		err := e.pool.QueryRow(e.ctx, `SELECT last_value FROM budget.test_fail_once`).Scan(&calls)
+		if err != nil || calls < 2 {
+			t.Fatalf("injected failure did not happen: %d calls, %v", calls, err)
+		}
+
+		e.stop(0)
+		if _, err := e.pool.Exec(e.ctx, `DELETE FROM budget.seen_events`); err != nil {
+			t.Fatal(err)
+		}
+		e.start(testSettings(), true)
+		e.produce(a("e3", 30, ""), a("e3@v2", 5, "e3"))
+		waitSpent(t, ctx, e, "team-a", usd(85))
+
+		got := collectAlerts(t, alerts, 2)
+		want := []string{
+			"team-a/BUDGET_THRESHOLD_KIND_ACTUAL/5000",
+			"team-a/BUDGET_THRESHOLD_KIND_ACTUAL/8000",
+		}
+		if diff := cmp.Diff(want, thresholdsOf(got)); diff != "" {
+			t.Errorf("alerts (-want +got):\n%s", diff)
+		}
+
+		// The daily store, which backfills new budgets, agrees: the
+		// failed batch left nothing behind.
+		later := validBudget("later")
+		later.Thresholds = nil
+		if _, err := e.client.CreateBudget(ctx, &budgetv1.CreateBudgetRequest{Budget: later}); err != nil {
+			t.Fatal(err)
+		}
+		if spent, _, err := spentOf(ctx, e, "later"); err != nil || spent != usd(85) {
+			t.Errorf("backfilled spend = %d, %v; want %d", spent, err, usd(85))
+		}
+	})
+}

@@ -23,6 +23,7 @@ type hook struct {
 	failures int
 	calls    []*http.Request
 	bodies   [][]byte
+	times    []time.Time
 }
 
 func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -31,6 +32,7 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.mu.Unlock()
 	h.calls = append(h.calls, r)
 	h.bodies = append(h.bodies, body)
+	h.times = append(h.times, time.Now())
 	if h.failures > 0 {
 		h.failures--
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -39,10 +41,17 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// Webhooks are retried with exponential backoff until delivered or out of
+// attempts, against real HTTP servers on loopback.
 func TestWebhookRetriesUntilDelivered(t *testing.T) {
 	e := newEnv(t, brokers(t, "kfake"))
 	s := testSettings()
 	s.WebhookSecret = "s3cret"
+	// Backoff well above the 200 ms poll, so that the gaps between
+	// attempts show the backoff and not the polling.
+	s.WebhookBackoffMin = 300 * time.Millisecond
+	s.WebhookBackoffMax = 1200 * time.Millisecond
+	s.WebhookMaxAttempts = 4
 	e.start(s, true)
 	ctx := e.tenantCtx("acme")
 
@@ -96,6 +105,19 @@ func TestWebhookRetriesUntilDelivered(t *testing.T) {
 	if st["flaky"].GetPublishTime() == nil {
 		t.Error("alert not marked published")
 	}
+
+	// Delays after attempts 1, 2, 3 are nominally 300, 600 and 1200 ms,
+	// each jittered into [nominal/2, nominal], plus up to a poll.
+	dead.mu.Lock()
+	for i := 1; i < len(dead.times); i++ {
+		gap := dead.times[i].Sub(dead.times[i-1])
+		nominal := s.WebhookBackoffMin << (i - 1)
+		if gap < nominal/2 || gap > nominal+s.PublishInterval+300*time.Millisecond {
+			t.Errorf("gap before attempt %d = %s, want %s-%s", i+1, gap, nominal/2,
+				nominal+s.PublishInterval)
+		}
+	}
+	dead.mu.Unlock()
 
 	flaky.mu.Lock()
 	defer flaky.mu.Unlock()
