@@ -41,9 +41,11 @@ type stack struct {
 	stop      func()
 	mu        sync.Mutex
 	settings  attribution.Settings
+	// onCommit, when set, also sees every commit of the consumers.
+	onCommit func(kafka.Commit)
 }
 
-func newStack(t *testing.T, brokers []string) *stack {
+func newStack(t testing.TB, brokers []string) *stack {
 	t.Helper()
 	st := &stack{pool: testdb.New(t), tokens: map[string]string{}}
 	st.kcfg = kafka.DefaultConfig()
@@ -104,7 +106,7 @@ func forEachBroker(t *testing.T, fn func(t *testing.T, brokers []string)) {
 	})
 }
 
-func (st *stack) addKeys(t *testing.T) {
+func (st *stack) addKeys(t testing.TB) {
 	t.Helper()
 	store := auth.NewStore(st.pool)
 	ctx := context.Background()
@@ -131,12 +133,15 @@ func (st *stack) as(name string) context.Context {
 		"authorization", "Bearer "+st.tokens[name])
 }
 
-func (st *stack) newService(t *testing.T) *attribution.Service {
+func (st *stack) newService(t testing.TB) *attribution.Service {
 	t.Helper()
 	svc, err := attribution.New(st.settings, attribution.Deps{
 		Pool: st.pool, Kafka: st.kcfg, Logger: log.Discard(),
 		RunnerOptions: []kafka.Option{kafka.WithOnCommit(func(c kafka.Commit) {
 			st.committed.Add(int64(c.Records))
+			if st.onCommit != nil {
+				st.onCommit(c)
+			}
 		})},
 	})
 	if err != nil {
@@ -145,7 +150,7 @@ func (st *stack) newService(t *testing.T) *attribution.Service {
 	return svc
 }
 
-func (st *stack) serve(t *testing.T) *grpc.ClientConn {
+func (st *stack) serve(t testing.TB) *grpc.ClientConn {
 	t.Helper()
 	logger := log.Discard()
 	authn := auth.NewAuthenticator(auth.NewVerifier(auth.NewStore(st.pool), time.Second),
@@ -176,7 +181,7 @@ func (st *stack) serve(t *testing.T) *grpc.ClientConn {
 }
 
 // start runs the consumers until stop is called.
-func (st *stack) start(t *testing.T) {
+func (st *stack) start(t testing.TB) {
 	t.Helper()
 	svc := st.newService(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -201,7 +206,7 @@ func (st *stack) halt() {
 }
 
 // produce writes priced usage keyed as pricing keys it.
-func (st *stack) produce(t *testing.T, recs []*eventv1.PricedUsage) {
+func (st *stack) produce(t testing.TB, recs []*eventv1.PricedUsage) {
 	t.Helper()
 	out := make([]*kgo.Record, 0, len(recs))
 	for _, p := range recs {
@@ -216,7 +221,7 @@ func (st *stack) produce(t *testing.T, recs []*eventv1.PricedUsage) {
 	}
 }
 
-func (st *stack) produceOutcomes(t *testing.T, os []*eventv1.Outcome) {
+func (st *stack) produceOutcomes(t testing.TB, os []*eventv1.Outcome) {
 	t.Helper()
 	var out []*kgo.Record
 	for _, o := range os {
@@ -232,7 +237,7 @@ func (st *stack) produceOutcomes(t *testing.T, os []*eventv1.Outcome) {
 }
 
 // waitCommitted waits until n records were committed in total.
-func (st *stack) waitCommitted(t *testing.T, n int64) {
+func (st *stack) waitCommitted(t testing.TB, n int64) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for st.committed.Load() < n {

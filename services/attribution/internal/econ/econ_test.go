@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/costplane/costplane/libs/kafka"
+	"github.com/costplane/costplane/libs/money"
 	"github.com/costplane/costplane/libs/pg"
 	eventv1 "github.com/costplane/costplane/proto/gen/go/costplane/event/v1"
 	"github.com/costplane/costplane/services/attribution/internal/category"
@@ -159,5 +160,101 @@ func checkOutcomes(t *testing.T, grp econ.Group, n int64) {
 	if !cur.ROIDefined || math.Abs(float64(cur.ROI-roi)) > 1 {
 		t.Errorf("agent %s: ROI %d bp (defined %v), want about %d", grp.Value, cur.ROI,
 			cur.ROIDefined, roi)
+	}
+}
+
+// loadPeriod stores n traces of one agent between from and from+40h, in
+// sessions named with prefix, and returns the cost of each session and the
+// period's total.
+func loadPeriod(t *testing.T, pool *pgxpool.Pool, store *ingest.Store, seed uint64,
+	prefix string, from time.Time, n int,
+) (map[string]int64, int64) {
+	t.Helper()
+	g := fake.New(fake.Options{Tenant: "acme", Seed: seed, Start: from, Span: 40 * time.Hour,
+		Agents: 1, Sessions: 15})
+	sessions := make(map[string]int64)
+	var total int64
+	var msgs []proto.Message
+	for range n {
+		trace := g.Trace()
+		trace[0].Usage.SessionId = prefix + trace[0].GetUsage().GetSessionId()
+		session := trace[0].GetUsage().GetSessionId()
+		for _, p := range trace {
+			msgs = append(msgs, p)
+			sessions[session] += p.GetEffectiveCost().GetNanos()
+			total += p.GetEffectiveCost().GetNanos()
+		}
+	}
+	for len(msgs) > 0 {
+		k := min(100, len(msgs))
+		handle(t, pool, msgs[:k], store.HandlePriced)
+		msgs = msgs[k:]
+	}
+	return sessions, total
+}
+
+// TestSessionsAndChangeAgainstPreviousPeriod checks the cost per session
+// (multi-turn sessions, each over all its runs) against a direct
+// computation, and the change of cost and of cost per session against
+// the previous period of equal length.
+func TestSessionsAndChangeAgainstPreviousPeriod(t *testing.T) {
+	pool := testdb.New(t)
+	store := ingest.New(ingest.Config{Now: func() time.Time { return start.Add(72 * time.Hour) }},
+		slog.New(slog.DiscardHandler))
+	_, prevTotal := loadPeriod(t, pool, store, 21, "before-", start.Add(-48*time.Hour), 20)
+	calc := econ.New(pool, explore.New(pool, category.NewStore(pool)))
+	before, err := calc.Compute(context.Background(), "acme", econ.Request{
+		Start: start.Add(-48 * time.Hour), End: start, By: econ.ByAgent,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before) != 1 {
+		t.Fatalf("previous period: %d groups, want 1", len(before))
+	}
+	prevMean := before[0].Current.PerSession.Mean
+
+	curSessions, curTotal := loadPeriod(t, pool, store, 22, "now-", start, 45)
+	groups, err := calc.Compute(context.Background(), "acme", econ.Request{
+		Start: start, End: start.Add(48 * time.Hour), By: econ.ByAgent,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) != 1 || groups[0].Value != "agent-0" {
+		t.Fatalf("groups %+v, want agent-0 alone", groups)
+	}
+	g := groups[0]
+
+	costs := make([]int64, 0, len(curSessions))
+	var sum int64
+	for _, c := range curSessions {
+		costs = append(costs, c)
+		sum += c
+	}
+	slices.Sort(costs)
+	n := int64(len(costs))
+	want := econ.Distribution{
+		Mean: (sum + n/2) / n, P50: nearestRank(costs, 0.5), P95: nearestRank(costs, 0.95),
+		P99: nearestRank(costs, 0.99), Max: costs[len(costs)-1],
+	}
+	if diff := cmp.Diff(want, g.Current.PerSession); diff != "" {
+		t.Errorf("cost per session (-want +got):\n%s", diff)
+	}
+	if g.Current.Sessions != n {
+		t.Errorf("%d sessions, want %d", g.Current.Sessions, n)
+	}
+	if g.Current.Eff != curTotal || g.Previous.Eff != prevTotal {
+		t.Errorf("cost %d now and %d before, want %d and %d", g.Current.Eff, g.Previous.Eff,
+			curTotal, prevTotal)
+	}
+	wantChange, _ := money.MulDiv(curTotal-prevTotal, 10000, prevTotal)
+	if g.Change.Eff == nil || *g.Change.Eff != wantChange {
+		t.Errorf("change of cost %v, want %d bp", g.Change.Eff, wantChange)
+	}
+	wantSessionChange, _ := money.MulDiv(want.Mean-prevMean, 10000, prevMean)
+	if g.Change.PerSessionMean == nil || *g.Change.PerSessionMean != wantSessionChange {
+		t.Errorf("change of cost per session %v, want %d bp", g.Change.PerSessionMean,
+			wantSessionChange)
 	}
 }

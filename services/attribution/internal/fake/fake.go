@@ -160,6 +160,9 @@ func (g *Generator) Call() *eventv1.PricedUsage {
 		Environment: "prod",
 		Status:      eventv1.CallStatus_CALL_STATUS_OK,
 	}
+	if g.n%4 == 0 { // a staging environment beside production
+		ev.Environment = "staging"
+	}
 	p := &eventv1.PricedUsage{PricedId: ev.GetEventId(), Usage: ev, PriceVersion: 1}
 	g.price(p)
 	return p
@@ -169,8 +172,16 @@ func (g *Generator) Call() *eventv1.PricedUsage {
 // unpriced, cost lines; effective cost is 90% of list, rounded down.
 func (g *Generator) price(p *eventv1.PricedUsage) {
 	r, ev := g.rnd, p.GetUsage()
-	ev.Provider, ev.Model = Model(r.IntN(g.o.Models))
+	m := r.IntN(g.o.Models)
+	ev.Provider, ev.Model = Model(m)
 	ev.ModelVersion = ev.GetModel() + "-2025"
+	// Where the call ran and under which account follow from the model, so
+	// that every explorer dimension has values without more random draws.
+	ev.Account, ev.Project = fmt.Sprintf("acct-%d", m%2), fmt.Sprintf("proj-%d", m%3)
+	ev.Region = []string{"us-east-1", "eu-west-1"}[m%2]
+	ev.ServiceTier = []string{"standard", "batch", "flex"}[m%3]
+	ev.InferenceProfile = []string{"", "global"}[m%2]
+	ev.Operation = "chat"
 	ev.RequestCount = 1
 	ev.Quantities = []*eventv1.Quantity{
 		{Kind: eventv1.QuantityKind_QUANTITY_KIND_INPUT, Unit: eventv1.Unit_UNIT_TOKENS,

@@ -1,8 +1,11 @@
 package ingest
 
 import (
+	"context"
 	"fmt"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/costplane/costplane/services/attribution/internal/dims"
 )
@@ -41,4 +44,32 @@ func upsertSQL(table string, daily bool, cols []string) string {
 SELECT tenant_id, bucket, dims_id, %[2]s FROM stage_delta WHERE daily = %[3]t
 ON CONFLICT (tenant_id, bucket, dims_id) DO UPDATE SET %[4]s`,
 		table, list, daily, strings.Join(adds, ", "))
+}
+
+// StageDeltaColumns returns the columns of the rollup staging table in
+// order: daily, tenant_id, bucket, dims_id, the counters and totals, then
+// quantity, list and effective cost per quantity kind.
+func StageDeltaColumns() []string {
+	return append([]string(nil), stageDeltaColumns...)
+}
+
+// UpsertRollupsFrom adds to the rollups the delta rows that query selects,
+// in StageDeltaColumns order, through the staging table and upserts the
+// consumer uses, so that rows computed in SQL (a backfill, a benchmark's
+// seed) land exactly as consumed ones do. Hourly and daily rows are both
+// the caller's to select.
+func UpsertRollupsFrom(ctx context.Context, tx pgx.Tx, query string, args ...any) error {
+	if _, err := tx.Exec(ctx, createStagingSQL); err != nil {
+		return fmt.Errorf("creating staging tables: %w", err)
+	}
+	insert := "INSERT INTO stage_delta (" + strings.Join(stageDeltaColumns, ", ") + ") " + query
+	if _, err := tx.Exec(ctx, insert, args...); err != nil {
+		return fmt.Errorf("staging rollup deltas: %w", err)
+	}
+	for _, sql := range []string{upsertRollupHourSQL, upsertRollupDaySQL, upsertKindDaySQL} {
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("upserting rollups: %w", err)
+		}
+	}
+	return nil
 }
