@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/costplane/costplane/libs v0.0.0
 	github.com/costplane/costplane/proto/gen/go v0.0.0
+	github.com/costplane/costplane/services/gateway v0.0.0
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/prometheus/client_golang v1.25.0
@@ -40,4 +41,6 @@ require (
 replace (
 	github.com/costplane/costplane/libs => ../../libs
 	github.com/costplane/costplane/proto/gen/go => ../../proto/gen/go
+	github.com/costplane/costplane/services/admin => ../admin
+	github.com/costplane/costplane/services/gateway => ../gateway
 )
