@@ -35,6 +35,9 @@ func (g *Gateway) writeError(ctx context.Context, _ *runtime.ServeMux, m runtime
 	w http.ResponseWriter, r *http.Request, err error,
 ) {
 	httpStatus := 0
+	if overLimit(ctx) {
+		err = tooLarge(g.cfg.MaxBodyBytes)
+	}
 	var hse *runtime.HTTPStatusError
 	if errors.As(err, &hse) {
 		httpStatus, err = hse.HTTPStatus, hse.Err

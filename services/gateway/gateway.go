@@ -220,7 +220,7 @@ func (g *Gateway) registerBackends(mux *runtime.ServeMux) error {
 
 func (g *Gateway) routes(api http.Handler) (http.Handler, error) {
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", http.MaxBytesHandler(api, g.cfg.MaxBodyBytes))
+	mux.Handle("/v1/", g.limitBody(api, g.cfg.MaxBodyBytes))
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

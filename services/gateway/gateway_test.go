@@ -149,6 +149,27 @@ func TestREST(t *testing.T) {
 		}
 	})
 
+	t.Run("oversized body is 413 json", func(t *testing.T) {
+		big := `{"tenant_id":"` + strings.Repeat("x", 2<<20) + `"}`
+		for name, body := range map[string]io.Reader{
+			"with length": strings.NewReader(big),
+			"chunked":     struct{ io.Reader }{strings.NewReader(big)},
+		} {
+			req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/tenants", body)
+			req.Header = bearer(token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge ||
+				!strings.Contains(string(raw), "GATEWAY_MAX_BODY_BYTES") {
+				t.Errorf("%s: status %d %s; want 413 naming the limit", name, resp.StatusCode, raw)
+			}
+		}
+	})
+
 	t.Run("bearer is forwarded", func(t *testing.T) {
 		r := call(t, http.MethodGet, ts.URL+"/v1/whoami", "", bearer(token))
 		if r.status != http.StatusOK {
