@@ -36,7 +36,7 @@ import (
 // env is one test's world: a database, a broker with topics of its own,
 // and a budget service serving gRPC on loopback.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	pool   *pgxpool.Pool
 	kcfg   kafka.Config
@@ -63,7 +63,7 @@ func (c *clock) Now() time.Time {
 }
 
 // newDB returns a fresh database with the auth and budget schemas.
-func newDB(t *testing.T) *pgxpool.Pool {
+func newDB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	pool := authtest.NewDatabase(t)
 	if err := budget.Migrate(context.Background(), pool); err != nil {
@@ -73,7 +73,7 @@ func newDB(t *testing.T) *pgxpool.Pool {
 }
 
 // brokers returns kfake's address, or the real broker's for name "kafka".
-func brokers(t *testing.T, name string) []string {
+func brokers(t testing.TB, name string) []string {
 	t.Helper()
 	if name == "kafka" {
 		b := os.Getenv("KAFKA_BROKERS")
@@ -108,7 +108,7 @@ func randomSuffix(t testing.TB) string {
 
 // kafkaConfig names topics of the test's own, so tests on a shared real
 // broker never see each other's records.
-func kafkaConfig(t *testing.T, brokers []string) kafka.Config {
+func kafkaConfig(t testing.TB, brokers []string) kafka.Config {
 	cfg := kafka.DefaultConfig()
 	cfg.Brokers = brokers
 	cfg.TopicPartitions = 3
@@ -149,7 +149,7 @@ func testSettings() budget.Settings {
 
 // newEnv starts an env; brokers nil means no Kafka (the service is not
 // run, only served).
-func newEnv(t *testing.T, brokers []string) *env {
+func newEnv(t testing.TB, brokers []string) *env {
 	t.Helper()
 	e := &env{t: t, ctx: context.Background(), pool: newDB(t), now: &clock{}}
 	e.store = auth.NewStore(e.pool)
@@ -267,6 +267,7 @@ type priced struct {
 	nanos                int64
 	currency             string
 	provider, project    string
+	customer             string
 	labels               map[string]string
 }
 
@@ -279,8 +280,9 @@ func (p priced) record(topic string) *kgo.Record {
 		PricedId: p.id,
 		Usage: &eventv1.UsageEvent{
 			EventId: p.id, TenantId: p.tenant, Provider: p.provider, Project: p.project,
-			Model: "gpt-4o", StartTime: timestamppb.New(p.day.Add(time.Hour)),
-			Labels: p.labels,
+			CustomerId: p.customer, Model: "gpt-4o",
+			StartTime: timestamppb.New(p.day.Add(time.Hour)),
+			Labels:    p.labels,
 		},
 		EffectiveCost:   &eventv1.Money{CurrencyCode: cur, Nanos: p.nanos},
 		PricingStatus:   eventv1.PricingStatus_PRICING_STATUS_PRICED,
@@ -330,7 +332,7 @@ func (e *env) alertReader() *alertReader {
 }
 
 // read returns the alerts that arrive within d.
-func (r *alertReader) read(t *testing.T, d time.Duration) []*eventv1.BudgetAlert {
+func (r *alertReader) read(t testing.TB, d time.Duration) []*eventv1.BudgetAlert {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
@@ -353,7 +355,7 @@ func (r *alertReader) read(t *testing.T, d time.Duration) []*eventv1.BudgetAlert
 }
 
 // eventually retries fn until it returns nil or the deadline passes.
-func eventually(t *testing.T, d time.Duration, fn func() error) {
+func eventually(t testing.TB, d time.Duration, fn func() error) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -368,7 +370,7 @@ func eventually(t *testing.T, d time.Duration, fn func() error) {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))

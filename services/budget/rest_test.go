@@ -16,7 +16,7 @@ import (
 
 // restClient calls the service through the production REST gateway.
 type restClient struct {
-	t     *testing.T
+	t     testing.TB
 	base  string
 	token string
 }

@@ -14,6 +14,7 @@ import (
 	eventv1 "github.com/costplane/costplane/proto/gen/go/costplane/event/v1"
 
 	"github.com/costplane/costplane/libs/kafka"
+	"github.com/costplane/costplane/services/budget/internal/loadtest"
 )
 
 // benchAlert creates one budget per crossing, then produces, one by one
@@ -119,7 +120,7 @@ func benchAlert(ctx context.Context, r *rig, o options) error {
 	mu.Lock()
 	defer mu.Unlock()
 	fmt.Printf("alerts received %d of %d, duplicates %d\n", len(lat), o.alerts, dups)
-	fmt.Println(quantiles("latency", lat))
+	fmt.Println(loadtest.Summary("latency", lat))
 	return nil
 }
 

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -14,6 +12,8 @@ import (
 
 	budgetv1 "github.com/costplane/costplane/proto/gen/go/costplane/budget/v1"
 	eventv1 "github.com/costplane/costplane/proto/gen/go/costplane/event/v1"
+
+	"github.com/costplane/costplane/services/budget/internal/loadtest"
 )
 
 var projects = []string{"search", "ads", "support", "billing", "growth", "infra", "ml", "data"}
@@ -71,12 +71,11 @@ func benchCheck(ctx context.Context, r *rig, o options) error {
 	return nil
 }
 
-func report(res *loadResult) {
-	fmt.Printf("sent %d in %s (%.0f/s), errors %d, answers %v\n", len(res.lat),
-		res.elapsed.Round(time.Millisecond), float64(len(res.lat))/res.elapsed.Seconds(),
-		res.errors, res.decisions)
-	fmt.Println(quantiles("latency from schedule", res.lat))
-	fmt.Println(quantiles("latency from send    ", res.call))
+func report(res *loadtest.Result) {
+	fmt.Printf("sent %d in %s (%.0f/s), errors %d, answers %v\n", len(res.Latency),
+		res.Elapsed.Round(time.Millisecond), res.Rate(), res.Errors, res.Answers)
+	fmt.Println(loadtest.Summary("latency from schedule", res.Latency))
+	fmt.Println(loadtest.Summary("latency from send    ", res.Call))
 }
 
 func createBudgets(ctx context.Context, r *rig, n int) error {
@@ -104,66 +103,14 @@ func createBudgets(ctx context.Context, r *rig, n int) error {
 	return nil
 }
 
-type loadResult struct {
-	// lat runs from each call's scheduled time, so that it includes the
-	// wait of calls queued behind slow ones; call from its actual start.
-	lat       []time.Duration
-	call      []time.Duration
-	errors    int64
-	decisions map[string]int
-	elapsed   time.Duration
-}
-
+// load runs the calls through loadtest, spreading workers over conns.
 func load(ctx context.Context, conns []*grpc.ClientConn, rate int, d time.Duration,
-	workers int, call func(c *grpc.ClientConn, i int) (string, error)) (*loadResult, error) {
+	workers int, call func(c *grpc.ClientConn, i int) (string, error)) (*loadtest.Result, error) {
 
-	total := int(float64(rate) * d.Seconds())
-	type job struct {
-		i   int
-		due time.Time
-	}
-	jobs := make(chan job, total)
-	lat := make([]time.Duration, total)
-	took := make([]time.Duration, total)
-	dec := make([]string, total)
-	var errs atomic.Int64
-
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cl := conns[w%len(conns)]
-			for j := range jobs {
-				if wait := time.Until(j.due); wait > 0 {
-					time.Sleep(wait)
-				}
-				sent := time.Now()
-				answer, err := call(cl, j.i)
-				lat[j.i] = time.Since(j.due)
-				took[j.i] = time.Since(sent)
-				if err != nil {
-					errs.Add(1)
-					continue
-				}
-				dec[j.i] = answer
-			}
-		}()
-	}
-
-	start := time.Now()
-	interval := time.Second / time.Duration(rate)
-	for i := range total {
-		jobs <- job{i: i, due: start.Add(time.Duration(i) * interval)}
-	}
-	close(jobs)
-	wg.Wait()
-
-	res := &loadResult{lat: lat, call: took, errors: errs.Load(), decisions: map[string]int{},
-		elapsed: time.Since(start)}
-	for _, d := range dec {
-		res.decisions[d]++
-	}
+	n := int(float64(rate) * d.Seconds())
+	res := loadtest.Run(ctx, rate, n, workers, func(_ context.Context, w, i int) (string, error) {
+		return call(conns[w%len(conns)], i)
+	})
 	return res, ctx.Err()
 }
 

@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -267,19 +266,4 @@ func ensureTopics(ctx context.Context, kcfg kafka.Config) error {
 	defer cancel()
 	return kafka.EnsureTopics(tctx, cl, kcfg.TopicSpec(kcfg.Topics.UsagePriced),
 		kcfg.TopicSpec(kcfg.Topics.BudgetAlerts), kcfg.TopicSpec(kcfg.Topics.UsageDLQ))
-}
-
-// quantiles prints the distribution of ds.
-func quantiles(name string, ds []time.Duration) string {
-	if len(ds) == 0 {
-		return name + ": no samples"
-	}
-	slices.Sort(ds)
-	q := func(p float64) time.Duration {
-		return ds[min(len(ds)-1, int(p*float64(len(ds))))]
-	}
-	return fmt.Sprintf("%s: n=%d p50=%s p90=%s p99=%s p99.9=%s max=%s", name, len(ds),
-		q(0.5).Round(time.Microsecond), q(0.9).Round(time.Microsecond),
-		q(0.99).Round(time.Microsecond), q(0.999).Round(time.Microsecond),
-		ds[len(ds)-1].Round(time.Microsecond))
 }

@@ -1,7 +1,8 @@
 // Command eval-forecast backtests the budget forecaster on generated
-// seasonal series with trend and noise, and on demo-like traffic, and
-// prints the forecast error (MAPE) and the coverage of the 80 %
-// prediction intervals. Run with -h for the sizes.
+// seasonal series with trend and noise, and on the demo workload's daily
+// cost (services/loadgen's fleet, as loadgen emits it and on a business
+// calendar), and prints the forecast error (MAPE) and the coverage of
+// the 80 % prediction intervals. Run with -h for the sizes.
 package main
 
 import (
@@ -45,7 +46,8 @@ func run(w io.Writer, cfg backtest.Config) {
 		gen  func(backtest.Config) [][]float64
 	}{
 		{"seasonal+trend", backtest.Seasonal},
-		{"demo-like", backtest.DemoLike},
+		{"demo-constant", backtest.DemoConstant},
+		{"demo-calendar", backtest.DemoCalendar},
 	}
 	for _, wl := range workloads {
 		start := time.Now()

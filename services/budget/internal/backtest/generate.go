@@ -42,20 +42,96 @@ func Seasonal(cfg Config) [][]float64 {
 	return out
 }
 
-// DemoLike generates series shaped like the demo workload of
-// services/loadgen, summed per day: runs of seven agents whose costs are
-// log-normal with agent-specific means, 5 % of runs running away at 8 to
-// 14 times the cost, weekday-heavy traffic that grows, and now and then a
-// busier day (a launch, a batch job) at 1.3 to 2 times the usual.
-func DemoLike(cfg Config) [][]float64 {
+// demoAgent is one agent of the demo fleet (services/loadgen/fleet.go)
+// as its runs cost: its share of the runs (the app's weight split over
+// its agents), the mean cost of a typical run in dollars, estimated from
+// the agent's models at list prices and its calls and tokens per run,
+// and whether its runs sometimes loop on a tool.
+type demoAgent struct {
+	share    float64
+	runCost  float64
+	calls    float64 // model calls of a typical run
+	loopsome bool
+}
+
+var demoFleet = []demoAgent{
+	{share: 2.5, runCost: 0.011, calls: 1.5},                 // triage, gpt-4.1
+	{share: 2.5, runCost: 0.054, calls: 3, loopsome: true},   // resolver, claude-sonnet-4-5
+	{share: 1.5, runCost: 0.095, calls: 3.5, loopsome: true}, // researcher, gemini-2.5-pro
+	{share: 1.5, runCost: 0.006, calls: 1},                   // summarizer, gemini-2.5-flash
+	{share: 2, runCost: 0.064, calls: 2.5},                   // reviewer, o3
+	{share: 2, runCost: 0.053, calls: 2.5},                   // claims, bedrock sonnet
+	{share: 1, runCost: 0.008, calls: 2},                     // prospector, claude-haiku-4-5
+}
+
+// demoMoments returns the mean and variance of one run's cost of agent a:
+// log-normal around its typical cost (σ 0.6: prompts and answers vary
+// in length), and, for loop-prone agents, 5 % of runs looping through 8
+// to 14 more calls on a prompt that keeps growing.
+func demoMoments(a demoAgent) (mean, variance float64) {
+	const sigma = 0.6
+	m2 := math.Exp(sigma * sigma) // E[X²]/E[X]² of a log-normal
+	mean, second := a.runCost, a.runCost*a.runCost*m2
+	if !a.loopsome {
+		return mean, second - mean*mean
+	}
+	const p = 0.05
+	var lm, l2 float64 // moments of the loop's multiplier, uniform over 8..14 calls
+	for k := 8.0; k <= 14; k++ {
+		f := 1 + 1.5*k/a.calls
+		lm += f / 7
+		l2 += f * f / 7
+	}
+	mean = (1 - p + p*lm) * a.runCost
+	second = (1 - p + p*l2) * a.runCost * a.runCost * m2
+	return mean, second - mean*mean
+}
+
+// demoDay draws one day's cost of runs runs of the demo fleet. Runs are
+// many, so each agent's total is drawn from the normal its run count and
+// per-run moments give (central limit), which keeps a long backtest
+// fast.
+func demoDay(rng *rand.Rand, runs float64) float64 {
+	var total, shares float64
+	for _, a := range demoFleet {
+		shares += a.share
+	}
+	for _, a := range demoFleet {
+		n := float64(poisson(rng, runs*a.share/shares))
+		m, v := demoMoments(a)
+		total += n*m + math.Sqrt(n*v)*rng.NormFloat64()
+	}
+	return math.Max(0, total)
+}
+
+// DemoConstant generates the demo workload as services/loadgen emits it:
+// the fleet's runs at a constant rate (loadgen's default 5 runs a
+// second), with no calendar at all. Daily totals vary only by sampling,
+// so this is an easy series; it is reported because it is the demo.
+func DemoConstant(cfg Config) [][]float64 {
+	rng := rand.New(rand.NewPCG(cfg.Seed, 3))
+	out := make([][]float64, cfg.Series)
+	for i := range out {
+		runs := 5 * 86400 * (0.5 + rng.Float64()) // 2.5 to 7.5 runs/s
+		y := make([]float64, cfg.Days)
+		for t := range y {
+			y[t] = demoDay(rng, float64(poisson(rng, runs)))
+		}
+		out[i] = y
+	}
+	return out
+}
+
+// DemoCalendar generates the demo fleet's runs on a business calendar, which
+// loadgen does not have but a real deployment does: weekday-heavy
+// traffic (weekends at 25 % to 75 %), growth of 0.2 % to 0.8 % a day, and
+// now and then (4 % of days) a busier day at 1.3 to 2 times the usual,
+// such as a launch or a batch job.
+func DemoCalendar(cfg Config) [][]float64 {
 	rng := rand.New(rand.NewPCG(cfg.Seed, 2))
 	out := make([][]float64, cfg.Series)
 	for i := range out {
-		var agentMean [7]float64
-		for a := range agentMean {
-			agentMean[a] = 0.002 * math.Pow(100, rng.Float64()) // $0.002 to $0.2 a run
-		}
-		runs := 300 + 3000*rng.Float64()
+		runs := 20_000 + 200_000*rng.Float64()
 		growth := 0.002 + 0.006*rng.Float64()
 		weekend := 0.25 + 0.5*rng.Float64()
 		phase := rng.IntN(7)
@@ -69,29 +145,15 @@ func DemoLike(cfg Config) [][]float64 {
 			if rng.Float64() < 0.04 {
 				lambda *= 1.3 + 0.7*rng.Float64()
 			}
-			y[t] = dayCost(rng, poisson(rng, lambda), agentMean[:])
+			y[t] = demoDay(rng, float64(poisson(rng, lambda)))
 		}
 		out[i] = y
 	}
 	return out
 }
 
-func dayCost(rng *rand.Rand, runs int, agentMean []float64) float64 {
-	const sigma = 0.9
-	var total float64
-	for range runs {
-		mu := agentMean[rng.IntN(len(agentMean))]
-		c := mu * math.Exp(sigma*rng.NormFloat64()-sigma*sigma/2)
-		if rng.Float64() < 0.05 {
-			c *= 8 + 6*rng.Float64()
-		}
-		total += c
-	}
-	return total
-}
-
 // poisson draws a Poisson variate by the normal approximation, which is
-// close at the rates used here (hundreds and more).
+// close at the rates used here (thousands and more).
 func poisson(rng *rand.Rand, lambda float64) int {
 	return max(0, int(math.Round(lambda+math.Sqrt(lambda)*rng.NormFloat64())))
 }

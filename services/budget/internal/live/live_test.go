@@ -26,7 +26,7 @@ func budget(id, uid, project string, amount int64, enf budgets.Enforcement) *bud
 	}
 }
 
-func newState(t *testing.T, bs ...*budgets.Budget) *State {
+func newState(t testing.TB, bs ...*budgets.Budget) *State {
 	t.Helper()
 	set, err := budgets.NewSet(bs, 1)
 	if err != nil {
