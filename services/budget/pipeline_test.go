@@ -272,7 +272,8 @@ func TestExactlyOnceThroughFailureAndRestart(t *testing.T) {
 		// failed batch left nothing behind.
 		later := validBudget("later")
 		later.Thresholds = nil
-		if _, err := e.client.CreateBudget(ctx, &budgetv1.CreateBudgetRequest{Budget: later}); err != nil {
+		_, err = e.client.CreateBudget(ctx, &budgetv1.CreateBudgetRequest{Budget: later})
+		if err != nil {
 			t.Fatal(err)
 		}
 		if spent, _, err := spentOf(ctx, e, "later"); err != nil || spent != usd(85) {

@@ -56,8 +56,9 @@ type BudgetResult struct {
 const NoBudget = "no budget applies"
 
 // Check answers a budget check from memory. The strictest decision of the
-// budgets whose scope and currency cover the request wins; the remaining
-// amount is the least of theirs.
+// budgets whose scope and currency cover the request wins. The remaining
+// amount is the least of theirs in the deciding budget's currency:
+// amounts in different currencies cannot be compared.
 func (s *State) Check(req Request, now time.Time) Result {
 	res := Result{Decision: Allow}
 	for _, e := range s.idx.Load().byTenant[req.Tenant] {
@@ -71,17 +72,21 @@ func (s *State) Check(req Request, now time.Time) Result {
 		}
 
 		br := e.check(span, req.Estimate, now)
-		if !res.Applies || br.Remaining < res.Remaining {
-			res.Remaining, res.Currency = br.Remaining, b.Currency
-		}
 		if !res.Applies || br.Decision > res.Decision {
-			res.Decision, res.Reason = br.Decision, br.Reason
+			res.Decision, res.Reason, res.Currency = br.Decision, br.Reason, b.Currency
 		}
 		res.Applies = true
 		res.Budgets = append(res.Budgets, br)
 	}
 	if !res.Applies {
 		res.Reason = NoBudget
+		return res
+	}
+	first := true
+	for _, br := range res.Budgets {
+		if br.Budget.Currency == res.Currency && (first || br.Remaining < res.Remaining) {
+			res.Remaining, first = br.Remaining, false
+		}
 	}
 	return res
 }

@@ -129,3 +129,28 @@ func TestForecastWarnsAndProjects(t *testing.T) {
 		t.Errorf("exceed = %s, want %s", p.Exceed, want)
 	}
 }
+
+// Remaining amounts in different currencies are never compared: the
+// answer's is the deciding budget's currency's least.
+func TestCheckMixedCurrencies(t *testing.T) {
+	eur := budget("eur", "u2", "", 1000*unit, budgets.Deny)
+	eur.Currency = "EUR"
+	s := newState(t, budget("usd", "u1", "", 100*unit, budgets.Deny), eur)
+	spent(s, "u1", 90*unit, 1) // 90 % of the USD budget: warns past 80 %
+	got := s.Check(Request{Tenant: "acme", Attrs: attrs("a")}, now)
+	if got.Decision != Warn || got.Currency != "USD" || got.Remaining != 10*unit ||
+		len(got.Budgets) != 2 {
+		t.Errorf("check = %v %s %d (%d budgets); want Warn USD %d from both", got.Decision,
+			got.Currency, got.Remaining, len(got.Budgets), 10*unit)
+	}
+
+	// Both allow: whichever decides, its remaining is in its currency,
+	// not the USD 90 compared with the EUR 1000.
+	spent(s, "u1", 10*unit, 2)
+	got = s.Check(Request{Tenant: "acme", Attrs: attrs("a")}, now)
+	want := map[string]int64{"USD": 90 * unit, "EUR": 1000 * unit}[got.Currency]
+	if got.Decision != Allow || got.Remaining != want {
+		t.Errorf("check = %v %s %d, want Allow and %d", got.Decision, got.Currency,
+			got.Remaining, want)
+	}
+}
