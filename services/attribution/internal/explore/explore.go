@@ -121,13 +121,20 @@ func (e *Explorer) run(ctx context.Context, p *plan) ([]row, error) {
 	}
 	defer rs.Close()
 
-	var out []row
+	// One scratch row and its scan targets serve every row: building the
+	// targets per row cost more than the query's own aggregation.
+	var (
+		out     []row
+		scratch = row{groups: make([]string, len(p.columns))}
+		dest    = p.dest(&scratch)
+	)
 	for rs.Next() {
-		r := row{groups: make([]string, len(p.columns))}
-		if err := rs.Scan(p.dest(&r)...); err != nil {
+		if err := rs.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("reading costs: %w", err)
 		}
+		r := scratch
 		r.bucket = r.bucket.UTC()
+		r.groups = slices.Clone(scratch.groups)
 		out = append(out, r)
 	}
 	if err := rs.Err(); err != nil {
@@ -291,7 +298,7 @@ func assemble(rows []row, n int) []Series {
 	idx := make(map[string]int)
 	var out []Series
 	for _, r := range rows {
-		k := rowKey(time.Time{}, r.currency, r.groups[:n], -1)
+		k := r.currency + "\x00" + strings.Join(r.groups[:n], "\x00")
 		i, ok := idx[k]
 		if !ok {
 			i = len(out)
