@@ -49,7 +49,8 @@ type Settings struct {
 	WebhookAllowPrivate bool `env:"BUDGET_WEBHOOK_ALLOW_PRIVATE" default:"false" help:"webhooks may reach private addresses"`
 
 	// AttributionEndpoint is the gRPC address of the attribution service,
-	// which resolves perspective scopes; empty refuses them.
+	// which resolves perspective and cost-category scopes; empty refuses
+	// them.
 	AttributionEndpoint string        `env:"BUDGET_ATTRIBUTION_ENDPOINT" default:"" help:"attribution gRPC address"`
 	QueryTimeout        time.Duration `env:"BUDGET_QUERY_TIMEOUT" default:"30s" help:"bound of one API call"`
 }
