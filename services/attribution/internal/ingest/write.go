@@ -196,8 +196,19 @@ func (st *step) row() []any {
 		st.own.session, st.res.agentID, st.res.agentName, st.res.agentVersion,
 		st.res.session, uuid(st.dims), st.bucket, st.start, st.end, provider, model, tool, op,
 		status, currency, d.events, d.requests, d.runs, d.sessions, d.unpriced, d.list, d.eff,
-		d.kindQty[:], d.kindList[:], d.kindEff[:],
+		trimZeros(d.kindQty[:]), trimZeros(d.kindList[:]), trimZeros(d.kindEff[:]),
 	}
+}
+
+// trimZeros drops trailing zeros: most steps use a few low kinds, and the
+// steps' arrays read a missing element as zero (add_arrays, the readers),
+// so shorter arrays make narrower rows to write and update.
+func trimZeros(xs []int64) []int64 {
+	n := len(xs)
+	for n > 0 && xs[n-1] == 0 {
+		n--
+	}
+	return xs[:n]
 }
 
 var runColumns = []string{
