@@ -20,6 +20,7 @@ import (
 	"github.com/costplane/costplane/libs/pg"
 	eventv1 "github.com/costplane/costplane/proto/gen/go/costplane/event/v1"
 	"github.com/costplane/costplane/services/attribution/internal/category"
+	"github.com/costplane/costplane/services/attribution/internal/dims"
 	"github.com/costplane/costplane/services/attribution/internal/econ"
 	"github.com/costplane/costplane/services/attribution/internal/explore"
 	"github.com/costplane/costplane/services/attribution/internal/fake"
@@ -256,5 +257,88 @@ func TestSessionsAndChangeAgainstPreviousPeriod(t *testing.T) {
 	if g.Change.PerSessionMean == nil || *g.Change.PerSessionMean != wantSessionChange {
 		t.Errorf("change of cost per session %v, want %d bp", g.Change.PerSessionMean,
 			wantSessionChange)
+	}
+}
+
+// TestUnitEconomicsPerCategoryBucket groups by a category whose rule puts
+// agent-0 in bucket A and leaves the rest unattributed: a bucket's cost is
+// the cost of its agents' steps, and its runs are the runs whose
+// top-level agent falls in it, with percentiles over those runs.
+func TestUnitEconomicsPerCategoryBucket(t *testing.T) {
+	pool := testdb.New(t)
+	store := ingest.New(ingest.Config{Now: func() time.Time { return start.Add(72 * time.Hour) }},
+		slog.New(slog.DiscardHandler))
+	g := fake.New(fake.Options{Tenant: "acme", Seed: 31, Start: start.Add(time.Hour),
+		Span: 40 * time.Hour, Agents: 3})
+	bucketOf := func(agent string) string {
+		if agent == "agent-0" {
+			return "A"
+		}
+		return category.DefaultBucket
+	}
+	var (
+		sent    []*eventv1.PricedUsage
+		msgs    []proto.Message
+		runCost = map[string][]int64{}
+	)
+	for range 90 {
+		trace := g.Trace()
+		var cost int64
+		for _, p := range trace {
+			sent = append(sent, p)
+			msgs = append(msgs, p)
+			cost += p.GetEffectiveCost().GetNanos()
+		}
+		b := bucketOf(trace[0].GetUsage().GetAgent().GetId())
+		runCost[b] = append(runCost[b], cost)
+	}
+	for len(msgs) > 0 {
+		k := min(100, len(msgs))
+		handle(t, pool, msgs[:k], store.HandlePriced)
+		msgs = msgs[k:]
+	}
+	wantEff := map[string]int64{}
+	for agent, tot := range fake.Expected(sent) {
+		wantEff[bucketOf(agent)] += tot.Effective
+	}
+
+	cats := category.NewStore(pool)
+	c, err := cats.Create(context.Background(), "acme", &category.Category{
+		ID: "teams", Rules: []category.Rule{{Bucket: "A", Conditions: []category.Condition{
+			{Ref: category.Ref{Dim: dims.Agent}, Op: category.OpIn, Values: []string{"agent-0"}},
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calc := econ.New(pool, explore.New(pool, cats))
+	groups, err := calc.Compute(context.Background(), "acme", econ.Request{
+		Start: start, End: start.Add(48 * time.Hour), By: econ.ByCategory, Category: c,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) != 2 {
+		t.Fatalf("%d groups, want A and %s", len(groups), category.DefaultBucket)
+	}
+	for _, grp := range groups {
+		costs := runCost[grp.Value]
+		slices.Sort(costs)
+		var sum int64
+		for _, x := range costs {
+			sum += x
+		}
+		n := int64(len(costs))
+		want := econ.Distribution{
+			Mean: (sum + n/2) / n, P50: nearestRank(costs, 0.5), P95: nearestRank(costs, 0.95),
+			P99: nearestRank(costs, 0.99), Max: costs[len(costs)-1],
+		}
+		if diff := cmp.Diff(want, grp.Current.PerRun); diff != "" {
+			t.Errorf("bucket %s: cost per run (-want +got):\n%s", grp.Value, diff)
+		}
+		if grp.Current.Eff != wantEff[grp.Value] {
+			t.Errorf("bucket %s: cost %d, want %d", grp.Value, grp.Current.Eff,
+				wantEff[grp.Value])
+		}
 	}
 }

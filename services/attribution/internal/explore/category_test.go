@@ -143,3 +143,52 @@ func pointTotals(res *explore.Result) map[time.Time][2]int64 {
 	}
 	return out
 }
+
+// TestFilterBySplitBucket filters on a bucket of a category with a
+// shared-cost split, grouped by model. Splits are weighed within each
+// group of the other columns, so the bucket keeps, per model, what the
+// grouping by category and model gives it; the bucket and the rest add up
+// to the whole, to the nano.
+func TestFilterBySplitBucket(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := agentCategory("agent-0")
+	c.Splits = []category.Split{{Bucket: "Unattributed", Method: category.MethodCost}}
+	if _, err := f.cats.Create(ctx, "acme", c); err != nil {
+		t.Fatal(err)
+	}
+	ref := explore.Ref{Dim: dims.Category, CategoryID: "teams"}
+	q := wholeRange(explore.Day)
+	q.GroupBy = []explore.Ref{ref, {Dim: dims.Model}}
+	wantA := make(map[string]int64)
+	for _, s := range f.query(t, "acme", q).Series {
+		if s.Groups[0] == "Unattributed" && s.Total.Eff != 0 {
+			t.Errorf("model %s: unattributed keeps %d nanos after the split", s.Groups[1],
+				s.Total.Eff)
+		}
+		if s.Groups[0] == "A" {
+			wantA[s.Groups[1]] = s.Total.Eff
+		}
+	}
+
+	byModelWith := func(filter explore.Filter) map[string]int64 {
+		q := wholeRange(explore.Day)
+		q.GroupBy = []explore.Ref{{Dim: dims.Model}}
+		q.Filters = []explore.Filter{filter}
+		return byModel(f.query(t, "acme", q))
+	}
+	in := byModelWith(explore.Filter{Ref: ref, Include: []string{"A"}})
+	if diff := cmp.Diff(wantA, in); diff != "" {
+		t.Errorf("filtered to A, by model (-grouped +filtered):\n%s", diff)
+	}
+	var sum int64
+	for _, m := range []map[string]int64{in, byModelWith(explore.Filter{Ref: ref,
+		Exclude: []string{"A"}})} {
+		for _, v := range m {
+			sum += v
+		}
+	}
+	if want := sumEff(f.sent); sum != want {
+		t.Errorf("A and the rest add up to %d, want %d", sum, want)
+	}
+}
