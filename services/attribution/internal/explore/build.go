@@ -199,6 +199,13 @@ type segment struct {
 
 // segments cuts the range into whole days, read daily, and the hours
 // around them. Hourly queries read hours only.
+//
+// TODO: hours older than the hourly rollup retention
+// (ATTRIBUTION_HOURLY_RETENTION, 400 days by default) are gone, so a
+// range starting or ending inside such a day misses that day's edge
+// hours; the explorer should widen such edges to the whole day. Safe for
+// now: whole-day ranges, which perspectives and the dashboard use, are
+// exact.
 func (p *plan) segments() []segment {
 	start, end := p.q.Start, p.q.End
 	if p.q.Granularity == Hour {
