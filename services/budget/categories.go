@@ -21,6 +21,17 @@ type scopeFilter struct {
 // conditions must test dimensions the service keeps, and the buckets
 // selected must take no part in a shared-cost split. Problems are field
 // violations; a failure to reach attribution is returned as is.
+//
+// TODO: the definitions are copied when the budget is written, so an edit
+// of the category applies at the budget's next update; a background
+// re-resolution needs a service identity to call attribution with, which
+// auth does not provide yet. Safe for now: the copy is what the budget
+// was approved on, and an update re-slices its history.
+//
+// TODO: buckets in shared-cost splits are refused, not tracked: a split
+// is computed over a time bucket's totals, which a per-event counter
+// would have to re-split on every event. Safe: refused with the field
+// named, never approximated.
 func (s *Service) resolveCategories(ctx context.Context, filters []scopeFilter) (
 	[]scope.Category, error,
 ) {

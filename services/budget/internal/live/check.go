@@ -62,6 +62,9 @@ const NoBudget = "no budget applies"
 func (s *State) Check(req Request, now time.Time) Result {
 	res := Result{Decision: Allow}
 	for _, e := range s.idx.Load().byTenant[req.Tenant] {
+		if res.Budgets == nil {
+			res.Budgets = make([]BudgetResult, 0, 4) // one allocation for most checks
+		}
 		b := e.b
 		if req.Currency != "" && req.Currency != b.Currency || !b.Matcher.Match(req.Attrs) {
 			continue
@@ -79,7 +82,7 @@ func (s *State) Check(req Request, now time.Time) Result {
 		res.Budgets = append(res.Budgets, br)
 	}
 	if !res.Applies {
-		res.Reason = NoBudget
+		res.Reason, res.Budgets = NoBudget, nil
 		return res
 	}
 	first := true
@@ -96,7 +99,7 @@ func (e *entry) check(span period.Span, estimate int64, now time.Time) BudgetRes
 	spent := spentIn(e, span)
 	after := spent + estimate
 	br := BudgetResult{Budget: b, Decision: Allow, Spent: spent, Remaining: b.Amount - spent,
-		Span: span, Reason: "within budget " + b.ID}
+		Span: span, Reason: e.within}
 
 	switch {
 	case after > b.Amount || spent >= b.Amount:

@@ -36,7 +36,10 @@ type entry struct {
 	b *budgets.Compiled
 	// warnAt is the highest actual threshold below 100 %, in basis
 	// points; 0 when there is none.
-	warnAt  int32
+	warnAt int32
+	// within is the reason of an allowing check, built once rather than
+	// on every check.
+	within  string
 	spend   atomic.Pointer[spendCell]
 	outlook atomic.Pointer[Outlook]
 	// current caches the period last computed, since month arithmetic
@@ -91,7 +94,7 @@ func (s *State) SetBudgets(set *budgets.Set) {
 		byUID: make(map[string]*entry)}
 	for tenant, bs := range set.ByTenant {
 		for _, b := range bs {
-			e := &entry{b: b, warnAt: warnLevel(b.Thresholds)}
+			e := &entry{b: b, warnAt: warnLevel(b.Thresholds), within: "within budget " + b.ID}
 			if prev := old.byUID[b.UID]; prev != nil {
 				e.spend.Store(prev.spend.Load())
 				if prev.b.Revision == b.Revision {

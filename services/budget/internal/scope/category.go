@@ -136,6 +136,12 @@ func (cond *Condition) check(keys LabelKeys) string {
 }
 
 // compiledCategory evaluates a category's rules on Attrs.
+//
+// TODO: regular expressions run on Go's RE2, where attribution runs them
+// on PostgreSQL's; constructs RE2 lacks are refused by ValidateCategory,
+// but a few escapes mean different things (\b is a word boundary in RE2
+// and a backspace in PostgreSQL). Safe for the common case of anchors,
+// classes and alternations, which the two read alike.
 type compiledCategory struct {
 	rules []compiledRule
 	def   string
