@@ -281,3 +281,47 @@ func TestExactlyOnceThroughFailureAndRestart(t *testing.T) {
 		}
 	})
 }
+
+// A daily budget alerts once per threshold in each period: the next day's
+// crossing is a new alert, while late duplicates of the first day's
+// records and its further spend raise nothing more.
+func TestAlertsOncePerPeriod(t *testing.T) {
+	e := newEnv(t, brokers(t, "kfake"))
+	e.start(testSettings(), true)
+	ctx := e.tenantCtx("acme")
+	alerts := e.alertReader()
+
+	b := validBudget("daily")
+	b.Period = budgetv1.Period_PERIOD_DAILY
+	b.StartTime = nil // today
+	b.Thresholds = []*budgetv1.Threshold{{Kind: actual, BasisPoints: 5000}}
+	if _, err := e.client.CreateBudget(ctx, &budgetv1.CreateBudgetRequest{Budget: b}); err != nil {
+		t.Fatal(err)
+	}
+	day1 := today()
+	ev := func(id string, day time.Time, units float64) priced {
+		return priced{tenant: "acme", id: id, day: day, nanos: usd(units), project: "a"}
+	}
+	e.produce(ev("d1-a", day1, 60), ev("d1-b", day1, 30))
+	waitSpent(t, ctx, e, "daily", usd(90))
+	first := collectAlerts(t, alerts, 1)
+
+	// The next day: the clock moves on, and the day's spend crosses again.
+	e.now.mu.Lock()
+	e.now.offset = 24 * time.Hour
+	e.now.mu.Unlock()
+	day2 := day1.AddDate(0, 0, 1)
+	e.produce(ev("d1-a", day1, 60), ev("d1-c", day1, 40), ev("d2-a", day2, 55))
+	waitSpent(t, ctx, e, "daily", usd(55))
+	second := collectAlerts(t, alerts, 1)
+
+	if len(first) != 1 || len(second) != 1 {
+		t.Fatalf("alerts: first day %v, second day %v; want one each",
+			thresholdsOf(first), thresholdsOf(second))
+	}
+	p1, p2 := first[0].GetPeriodStart().AsTime(), second[0].GetPeriodStart().AsTime()
+	if !p1.Equal(day1) || !p2.Equal(day2) || first[0].GetAlertId() == second[0].GetAlertId() {
+		t.Errorf("periods %s and %s, ids %s and %s; want %s and %s with distinct ids",
+			p1, p2, first[0].GetAlertId(), second[0].GetAlertId(), day1, day2)
+	}
+}
