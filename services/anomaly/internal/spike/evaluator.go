@@ -206,8 +206,17 @@ func (e *Evaluator) start(ctx context.Context) error {
 func (e *Evaluator) cycle(ctx context.Context) error {
 	now := time.Now()
 	lo, _, err := store.Watermarks(ctx, e.pool, now.Add(-e.cfg.ActiveFor))
-	if err != nil || lo.IsZero() {
+	if err != nil {
 		return err
+	}
+	if lo.IsZero() {
+		// No partition moved for ActiveFor: nothing is in flight, so all
+		// spend up to the furthest watermark is in. Without this, an
+		// evaluator behind when traffic stops would wait for it to
+		// resume before judging the last buckets.
+		if _, lo, err = store.Watermarks(ctx, e.pool, time.Time{}); err != nil || lo.IsZero() {
+			return err
+		}
 	}
 	limit := lo.Add(-e.cfg.Lateness).Truncate(step5m)
 	if e.done.IsZero() {

@@ -100,30 +100,38 @@ func (m Model) fit(h *History, end int) fit {
 }
 
 // dayFactors returns each weekday's typical daily spend relative to the
-// typical day, from the complete days before end; 1 where unknown.
+// mean day of the week around it, from the complete days before end; 1
+// where unknown. Dividing by the surrounding week keeps a level shift
+// out of the factors: against a typical day of the whole history, the
+// days after a shift would all look like busy weekdays.
 func (h *History) dayFactors(end int) [7]float64 {
-	var per [7][]float64
-	var all []float64
+	out := [7]float64{1, 1, 1, 1, 1, 1, 1}
 	// Days start at midnight UTC: find the first index that starts a day.
 	first := h.First
 	for first < end && h.Start.Add(time.Duration(first)*time.Hour).Hour() != 0 {
 		first++
 	}
-	s := h.prefix()
-	for d := first; d+hoursPerDay <= end; d += hoursPerDay {
-		total := float64(s[d+hoursPerDay] - s[d])
-		wd := h.weekday(d)
-		per[wd] = append(per[wd], total)
-		all = append(all, total)
-	}
-	out := [7]float64{1, 1, 1, 1, 1, 1, 1}
-	typical := median(all)
-	if typical <= 0 {
+	days := (end - first) / hoursPerDay
+	if days < 7 {
 		return out
+	}
+	s := h.prefix()
+	at := func(day int) int64 { return s[first+day*hoursPerDay] }
+	var per [7][]float64
+	for k := range days {
+		// The week around day k, moved inside the history at its ends.
+		lo := min(max(k-3, 0), days-7)
+		week := at(lo+7) - at(lo)
+		if week <= 0 {
+			continue
+		}
+		ratio := float64(at(k+1)-at(k)) * 7 / float64(week)
+		wd := h.weekday(first + k*hoursPerDay)
+		per[wd] = append(per[wd], ratio)
 	}
 	for wd := range per {
 		if len(per[wd]) > 0 {
-			out[wd] = median(per[wd]) / typical
+			out[wd] = median(per[wd])
 		}
 	}
 	return out
