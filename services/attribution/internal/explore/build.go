@@ -230,6 +230,16 @@ func (p *plan) segments() []segment {
 	return out
 }
 
+// readsHours reports whether the query reads hourly rollups.
+func (p *plan) readsHours() bool {
+	for _, s := range p.segments() {
+		if !s.daily {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *plan) segmentsSQL() string {
 	kind := p.q.usesKind()
 	parts := make([]string, 0, 3)

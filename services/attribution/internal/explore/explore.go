@@ -9,7 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/costplane/costplane/libs/pg"
 
 	"github.com/costplane/costplane/services/attribution/internal/category"
 	"github.com/costplane/costplane/services/attribution/internal/dims"
@@ -113,9 +116,37 @@ type row struct {
 	v        Values
 }
 
+// noJITSQL turns JIT compilation off for a statement that reads hourly
+// rollups: their many wide rows cost enough to trigger it, and compiling
+// then takes longer than the short aggregation it would speed up (a
+// ragged 30-day range over 10M events: 100 ms instead of 130-180 ms). A
+// statement reading daily rollups only stays below the threshold and
+// skips the transaction this needs.
+const noJITSQL = `SET LOCAL jit = off`
+
 func (e *Explorer) run(ctx context.Context, p *plan) ([]row, error) {
-	sql := p.sql()
-	rs, err := e.pool.Query(ctx, sql, p.params.Args()...)
+	if !p.readsHours() {
+		return scanRows(ctx, e.pool, p)
+	}
+	var out []row
+	err := pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, noJITSQL); err != nil {
+			return fmt.Errorf("setting up the cost query: %w", err)
+		}
+		var err error
+		out, err = scanRows(ctx, tx, p)
+		return err
+	})
+	return out, err
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func scanRows(ctx context.Context, db querier, p *plan) ([]row, error) {
+	rs, err := db.Query(ctx, p.sql(), p.params.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("querying costs: %w", err)
 	}
