@@ -42,6 +42,11 @@ const (
 
 var seedStart = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 
+// seedMarkerSQL makes the table that records finished seeds: a seed that
+// was cut short leaves no row and is redone from scratch.
+const seedMarkerSQL = `CREATE TABLE IF NOT EXISTS public.bench_seed (
+	name text PRIMARY KEY, events bigint NOT NULL, seeded_at timestamptz NOT NULL)`
+
 // BenchmarkExplorerQuery10M measures (b): QueryCosts latency over 10
 // million events spanning 30 days, grouped by agent and model, daily,
 // called in process with a tenant's principal (no network). "aligned"
@@ -141,8 +146,7 @@ func seededPool(b *testing.B) *pgxpool.Pool {
 	if err := migrations.Apply(ctx, pool); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS public.bench_seed (
-		name text PRIMARY KEY, events bigint NOT NULL, seeded_at timestamptz NOT NULL)`); err != nil {
+	if _, err := pool.Exec(ctx, seedMarkerSQL); err != nil {
 		b.Fatal(err)
 	}
 	var seeded bool

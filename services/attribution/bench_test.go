@@ -128,7 +128,7 @@ func BenchmarkConsumeVersusCopy(b *testing.B) {
 	}
 	b.ReportMetric(storeRate, "events/s")
 	b.ReportMetric(copyRate, "copy_events/s")
-	b.ReportMetric(100*storeRate/copyRate, "store_%_of_copy")
+	b.ReportMetric(100*storeRate/copyRate, "pct_of_copy")
 }
 
 const copyTableSQL = `

@@ -96,7 +96,8 @@ func TestRESTThroughGateway(t *testing.T) {
 		got[agent] = agentTotals{
 			Events: num(t, total["events"]), Requests: num(t, total["requests"]),
 			Unpriced: num(t, total["unpriced_events"]), Runs: num(t, total["runs"]),
-			List: num(t, total["list_cost_nanos"]), Effective: num(t, total["effective_cost_nanos"]),
+			List:      num(t, total["list_cost_nanos"]),
+			Effective: num(t, total["effective_cost_nanos"]),
 		}
 	}
 	if diff := gocmp.Diff(st.totalsByAgent(t, "acme-read"), got); diff != "" {
@@ -140,8 +141,8 @@ func TestRESTThroughGateway(t *testing.T) {
 		{"POST", "/v1/perspectives", perspective, 200, "perspective"},
 		{"GET", "/v1/perspectives/daily", "", 200, "perspective"},
 		{"GET", "/v1/perspectives", "", 200, "perspectives"},
-		{"PUT", "/v1/perspectives/daily", strings.Replace(perspective, "259200s", "172800s", 1), 200,
-			"perspective"},
+		{"PUT", "/v1/perspectives/daily",
+			strings.Replace(perspective, "259200s", "172800s", 1), 200, "perspective"},
 		{"GET", "/v1/unit-economics?group_by=ECONOMICS_GROUPING_AGENT&lookback=259200s", "",
 			200, "groups"},
 		{"GET", "/v1/unit-economics?group_by=ECONOMICS_GROUPING_CATEGORY&category_id=teams" +
