@@ -6,49 +6,21 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/costplane/costplane/libs/auth"
-	"github.com/costplane/costplane/libs/config"
-	"github.com/costplane/costplane/libs/log"
-	"github.com/costplane/costplane/libs/pg"
-	"github.com/costplane/costplane/libs/server"
+	"github.com/costplane/costplane/libs/service"
 	"github.com/costplane/costplane/services/admin"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	var cfg admin.Config
-	if err := config.Load("admin", &cfg, os.Args[1:], os.LookupEnv); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	level, _ := log.ParseLevel(cfg.LogLevel) // Validate has checked it.
-	logger := log.New(os.Stderr, level, "admin")
-
-	if err := run(ctx, cfg, logger, os.Stdout); err != nil {
-		logger.Error("admin failed", slog.Any("error", err))
-		os.Exit(1)
-	}
+	service.Main("admin", &cfg, &cfg.Base, func(ctx context.Context, p *service.Process) error {
+		return run(ctx, cfg, p)
+	})
 }
 
-func run(ctx context.Context, cfg admin.Config, logger *slog.Logger, stdout io.Writer) error {
-	pool, err := pg.Connect(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := auth.Migrate(ctx, pool); err != nil {
-		return err
-	}
-
-	store := auth.NewStore(pool)
+func run(ctx context.Context, cfg admin.Config, p *service.Process) error {
+	store := auth.NewStore(p.Pool)
 	if cfg.BootstrapTenant != "" {
 		token, err := store.Bootstrap(ctx, cfg.BootstrapTenant, cfg.DevAPIKey)
 		if err != nil {
@@ -56,19 +28,14 @@ func run(ctx context.Context, cfg admin.Config, logger *slog.Logger, stdout io.W
 		}
 		if token != "" {
 			// Shown on stdout, never logged: it is a secret.
-			fmt.Fprintf(stdout, "development API key for tenant %s: %s\n",
+			fmt.Fprintf(p.Stdout, "development API key for tenant %s: %s\n",
 				cfg.BootstrapTenant, token)
 		}
 	}
 
-	authn := auth.NewAuthenticator(auth.NewVerifier(store, cfg.Auth.CacheTTL), admin.Scopes(),
-		cfg.Auth.KeyHeader, logger)
-	srv, err := server.New(cfg.Server, logger,
-		server.WithUnaryInterceptors(authn.Unary()), server.WithStreamInterceptors(authn.Stream()))
+	srv, err := p.GRPC(cfg.Server, cfg.Auth, admin.Scopes(), admin.New(store, p.Logger))
 	if err != nil {
 		return err
 	}
-	srv.Register(admin.New(store, logger))
-
 	return srv.Run(ctx)
 }

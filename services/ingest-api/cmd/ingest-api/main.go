@@ -6,30 +6,20 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/costplane/costplane/libs/auth"
-	"github.com/costplane/costplane/libs/config"
 	"github.com/costplane/costplane/libs/kafka"
-	"github.com/costplane/costplane/libs/log"
-	"github.com/costplane/costplane/libs/pg"
 	"github.com/costplane/costplane/libs/server"
+	"github.com/costplane/costplane/libs/service"
 	ingestapi "github.com/costplane/costplane/services/ingest-api"
 )
 
 // settings is the configuration of the standalone process.
 type settings struct {
-	DatabaseURL      string `env:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/costplane?sslmode=disable" help:"PostgreSQL URL, for API keys"`
-	DatabaseMaxConns int32  `env:"DATABASE_MAX_CONNS" default:"4" help:"connection limit"`
-	LogLevel         string `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error"`
-
+	service.Base
 	Ingest ingestapi.Config
 	Server server.Config
 	Kafka  kafka.Config
@@ -38,48 +28,23 @@ type settings struct {
 
 // Validate checks the settings.
 func (s settings) Validate() error {
-	errs := []error{s.Ingest.Validate(), s.Server.Validate(), s.Kafka.Validate(), s.Auth.Validate()}
+	errs := []error{s.Base.Validate(), s.Ingest.Validate(), s.Server.Validate(),
+		s.Kafka.Validate(), s.Auth.Validate()}
 	if len(s.Kafka.Brokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
-	}
-	if s.DatabaseURL == "" {
-		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
-	}
-	if _, err := log.ParseLevel(s.LogLevel); err != nil {
-		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
 	return errors.Join(errs...)
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	var s settings
-	if err := config.Load("ingest-api", &s, os.Args[1:], os.LookupEnv); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	level, _ := log.ParseLevel(s.LogLevel) // Validate has checked it.
-	logger := log.New(os.Stderr, level, "ingest-api")
-
-	if err := run(ctx, s, logger); err != nil {
-		logger.Error("ingest-api failed", slog.Any("error", err))
-		os.Exit(1)
-	}
+	service.Main("ingest-api", &s, &s.Base, func(ctx context.Context, p *service.Process) error {
+		return run(ctx, s, p)
+	})
 }
 
-func run(ctx context.Context, s settings, logger *slog.Logger) error {
-	pool, err := pg.Connect(ctx, s.DatabaseURL, s.DatabaseMaxConns)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	producer, err := newProducer(ctx, s.Kafka, logger, reg)
+func run(ctx context.Context, s settings, p *service.Process) error {
+	producer, err := newProducer(ctx, s.Kafka, p.Logger, p.Registry)
 	if err != nil {
 		return err
 	}
@@ -88,21 +53,15 @@ func run(ctx context.Context, s settings, logger *slog.Logger) error {
 	s.Ingest.UsageTopic = s.Kafka.Topics.Usage
 	s.Ingest.OutcomesTopic = s.Kafka.Topics.Outcomes
 	svc, err := ingestapi.New(s.Ingest, ingestapi.Deps{
-		Logger: logger, Producer: producer, Registry: reg,
+		Logger: p.Logger, Producer: producer, Registry: p.Registry,
 	})
 	if err != nil {
 		return err
 	}
-
-	verifier := auth.NewVerifier(auth.NewStore(pool), s.Auth.CacheTTL)
-	authn := auth.NewAuthenticator(verifier, ingestapi.Scopes(), s.Auth.KeyHeader, logger)
-	srv, err := server.New(s.Server, logger, server.WithRegistry(reg),
-		server.WithUnaryInterceptors(authn.Unary()), server.WithStreamInterceptors(authn.Stream()))
+	srv, err := p.GRPC(s.Server, s.Auth, ingestapi.Scopes(), svc)
 	if err != nil {
 		return err
 	}
-	srv.Register(svc)
-
 	return srv.Run(ctx)
 }
 

@@ -6,29 +6,17 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/costplane/costplane/libs/auth"
-	"github.com/costplane/costplane/libs/config"
 	"github.com/costplane/costplane/libs/kafka"
-	"github.com/costplane/costplane/libs/log"
-	"github.com/costplane/costplane/libs/pg"
+	"github.com/costplane/costplane/libs/service"
 	ingestotlp "github.com/costplane/costplane/services/ingest-otlp"
 )
 
-// settings is the configuration of the standalone process.
+// settings is the configuration of the standalone process. The receiver
+// serves OTLP rather than gRPC of its own, so it has no server block.
 type settings struct {
-	DatabaseURL      string `env:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/costplane?sslmode=disable" help:"PostgreSQL URL, for API keys"`
-	DatabaseMaxConns int32  `env:"DATABASE_MAX_CONNS" default:"4" help:"connection limit"`
-	LogLevel         string `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error"`
-
+	service.Base
 	OTLP  ingestotlp.Config
 	Kafka kafka.Config
 	Auth  auth.Config
@@ -36,49 +24,23 @@ type settings struct {
 
 // Validate checks that the settings can work.
 func (s settings) Validate() error {
-	errs := []error{s.OTLP.Validate(), s.Kafka.Validate(), s.Auth.Validate()}
+	errs := []error{s.Base.Validate(), s.OTLP.Validate(), s.Kafka.Validate(), s.Auth.Validate()}
 	if len(s.Kafka.Brokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
-	}
-	if s.DatabaseURL == "" {
-		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
-	}
-	if _, err := log.ParseLevel(s.LogLevel); err != nil {
-		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
 	return errors.Join(errs...)
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	var s settings
-	if err := config.Load("ingest-otlp", &s, os.Args[1:], os.LookupEnv); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	level, _ := log.ParseLevel(s.LogLevel) // Validate has checked it.
-	logger := log.New(os.Stderr, level, "ingest-otlp")
-
-	if err := run(ctx, s, logger); err != nil {
-		logger.Error("ingest-otlp failed", slog.Any("error", err))
-		os.Exit(1)
-	}
+	service.Main("ingest-otlp", &s, &s.Base, func(ctx context.Context, p *service.Process) error {
+		return run(ctx, s, p)
+	})
 }
 
-func run(ctx context.Context, s settings, logger *slog.Logger) error {
-	pool, err := pg.Connect(ctx, s.DatabaseURL, s.DatabaseMaxConns)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	producer, err := kafka.NewProducer(s.Kafka, kafka.WithLogger(logger),
-		kafka.WithRegisterer(reg))
+func run(ctx context.Context, s settings, p *service.Process) error {
+	producer, err := kafka.NewProducer(s.Kafka, kafka.WithLogger(p.Logger),
+		kafka.WithRegisterer(p.Registry))
 	if err != nil {
 		return err
 	}
@@ -91,14 +53,13 @@ func run(ctx context.Context, s settings, logger *slog.Logger) error {
 	s.OTLP.Topic = s.Kafka.Topics.Usage
 	s.OTLP.KeyHeader = s.Auth.KeyHeader
 	svc, err := ingestotlp.New(s.OTLP, ingestotlp.Deps{
-		Logger:   logger,
-		Verifier: auth.NewVerifier(auth.NewStore(pool), s.Auth.CacheTTL),
+		Logger:   p.Logger,
+		Verifier: auth.NewVerifier(auth.NewStore(p.Pool), s.Auth.CacheTTL),
 		Producer: producer,
-		Registry: reg,
+		Registry: p.Registry,
 	})
 	if err != nil {
 		return err
 	}
-
 	return svc.Run(ctx)
 }
