@@ -3,9 +3,10 @@
 //
 // The expected spend of an hour is the median of candidates drawn from
 // history: the same hour of the week in each of the last weeks, scaled by
-// how the level of the last three days has moved since (against the
-// same three days of that week, so that the ratio carries no weekly
-// pattern), and the same hour on
+// how the level has moved since (the median, over the last three days,
+// of each day's spend against the same day of that week: the ratio
+// carries no weekly pattern, and one day's spike does not move it), and
+// the same hour on
 // recent days of the same type (weekday or weekend), scaled by the
 // day-of-week factor. The median keeps a past spike from moving the
 // expectation, and the two kinds of candidate together follow both the
@@ -28,11 +29,10 @@ const (
 	hoursPerWeek = 7 * hoursPerDay
 	// calibrationHours is how many recent hours calibrate the noise.
 	calibrationHours = 96
-	// levelHours is the trailing span whose level scales past weeks. A
-	// week would take most of a week to learn a level shift; three days
-	// learn it in about two, and one spike of an hour or two moves the
-	// level of three days by a few percent only.
-	levelHours = 3 * hoursPerDay
+	// levelDays are the trailing days whose level scales past weeks. A
+	// week would take most of a week to learn a level shift; the median
+	// of three days learns it in two.
+	levelDays = 3
 	// minCandidates an expectation needs.
 	minCandidates = 3
 	// madToSigma turns a median absolute deviation into a standard
@@ -73,30 +73,48 @@ func (h *History) prefix() []int64 {
 	return h.sums
 }
 
-// mean returns the mean hourly spend over [from, to), clipped to the
-// history, and whether at least three days back it.
-func (h *History) mean(from, to int) (float64, bool) {
-	from, to = max(from, h.First), min(to, len(h.Vals))
-	if to-from < 3*hoursPerDay {
-		return 0, false
-	}
-	s := h.prefix()
-	return float64(s[to]-s[from]) / float64(to-from), true
-}
-
 // fit is what a history tells about its series, up to an end index.
 type fit struct {
 	end  int
 	day  [7]float64 // day-of-week factors
-	now  float64    // trailing level at end, over levelHours
-	okNw bool
+	lvl  []float64  // level now against k+1 weeks before
 }
 
 func (m Model) fit(h *History, end int) fit {
 	f := fit{end: end}
-	f.now, f.okNw = h.mean(end-levelHours, end)
+	f.lvl = h.levels(end, m.Weeks)
 	f.day = h.dayFactors(end)
 	return f
+}
+
+// levels returns, for k = 1..weeks, how the spend of the last levelDays
+// days before end compares with the same days k weeks earlier: the
+// median of the day-by-day ratios, or 1 when a day lacks history.
+func (h *History) levels(end, weeks int) []float64 {
+	s := h.prefix()
+	out := make([]float64, weeks)
+	var rs [levelDays]float64
+	for k := 1; k <= weeks; k++ {
+		out[k-1] = 1
+		n := 0
+		for d := range levelDays {
+			hi := end - d*hoursPerDay
+			lo, back := hi-hoursPerDay, k*hoursPerWeek
+			if lo-back < h.First || hi > len(h.Vals) {
+				break
+			}
+			then := s[hi-back] - s[lo-back]
+			if then <= 0 {
+				break
+			}
+			rs[n] = float64(s[hi]-s[lo]) / float64(then)
+			n++
+		}
+		if n == levelDays {
+			out[k-1] = median(rs[:n])
+		}
+	}
+	return out
 }
 
 // dayFactors returns each weekday's typical daily spend relative to the
@@ -142,13 +160,7 @@ func (h *History) dayFactors(end int) [7]float64 {
 func (m Model) expect(h *History, f *fit, i int, buf []float64) (float64, bool) {
 	cands := buf[:0]
 	for k := 1; k <= m.Weeks; k++ {
-		lvl := 1.0
-		if f.okNw {
-			back := f.end - hoursPerWeek*k
-			if then, ok := h.mean(back-levelHours, back); ok && then > 0 {
-				lvl = f.now / then
-			}
-		}
+		lvl := f.lvl[k-1]
 		for _, d := range [3]int{0, -1, 1} {
 			j := i - hoursPerWeek*k + d
 			if j >= h.First && j < f.end {
@@ -192,7 +204,7 @@ func (m Model) calibrate(h *History, end int) noise {
 	for i := from; i < end; i++ {
 		f := base
 		f.end = i
-		f.now, f.okNw = h.mean(i-levelHours, i)
+		f.lvl = h.levels(i, m.Weeks)
 		e, ok := m.expect(h, &f, i, buf)
 		if !ok || e <= 0 {
 			continue
