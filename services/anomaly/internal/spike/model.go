@@ -75,9 +75,9 @@ func (h *History) prefix() []int64 {
 
 // fit is what a history tells about its series, up to an end index.
 type fit struct {
-	end  int
-	day  [7]float64 // day-of-week factors
-	lvl  []float64  // level now against k+1 weeks before
+	end int
+	day [7]float64 // day-of-week factors
+	lvl []float64  // level now against k+1 weeks before
 }
 
 func (m Model) fit(h *History, end int) fit {
