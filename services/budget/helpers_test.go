@@ -45,6 +45,10 @@ type env struct {
 	client budgetv1.BudgetServiceClient
 	addr   string
 
+	// intercept, when set before start, runs around every call, before
+	// authentication.
+	intercept grpc.UnaryServerInterceptor
+
 	mu       sync.Mutex
 	services []context.CancelFunc
 	done     []chan error
@@ -186,7 +190,7 @@ func (e *env) start(s budget.Settings, run bool, mutate ...func(*budget.Deps)) *
 	authn := auth.NewAuthenticator(auth.NewVerifier(e.store, time.Minute), budget.Scopes(),
 		"x-costplane-key", deps.Logger)
 	srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", ShutdownTimeout: time.Second,
-		MaxRecvBytes: 1 << 20}, deps.Logger, server.WithUnaryInterceptors(authn.Unary()))
+		MaxRecvBytes: 1 << 20}, deps.Logger, server.WithUnaryInterceptors(e.interceptors(authn)...))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -212,6 +216,13 @@ func (e *env) start(s budget.Settings, run bool, mutate ...func(*budget.Deps)) *
 		e.client = budgetv1.NewBudgetServiceClient(conn)
 	}
 	return svc
+}
+
+func (e *env) interceptors(authn *auth.Authenticator) []grpc.UnaryServerInterceptor {
+	if e.intercept == nil {
+		return []grpc.UnaryServerInterceptor{authn.Unary()}
+	}
+	return []grpc.UnaryServerInterceptor{e.intercept, authn.Unary()}
 }
 
 // stop stops the i-th started service and waits for it.
