@@ -25,6 +25,9 @@ benches=(
   "ingest-otlp|services/ingest-otlp|.|.|-benchtime 3s"
   "pricing-function|services/pricing|./pricebook|.|"
   "pricing-consumer|services/pricing|./internal/pricer|.|-benchtime 200000x"
+  "attribution-consume|services/attribution|.|ConsumeVersusCopy|-benchtime 1x"
+  "attribution-explorer|services/attribution|.|ExplorerQuery10M|-benchtime 200x"
+  "attribution-latency|services/attribution|.|EventToQueryable|-benchtime 200x"
 )
 for extra in ${BENCH_EXTRA:-}; do benches+=("$extra"); done
 
