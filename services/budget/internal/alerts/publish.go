@@ -31,10 +31,14 @@ type Producer interface {
 // again on the next drain, with the same alert id and key: readers that
 // keep the last record per alert id see exactly one alert.
 //
-// TODO: close that window by producing in a Kafka transaction and storing
-// the produced offset with the mark, so that a restarted publisher can
-// tell from the topic whether its record landed. Safe for now: the
-// window is one round trip wide and the duplicate carries the same id.
+// A stop never interrupts a drain (see Drain), so only a crash in that
+// window sends an alert twice.
+//
+// TODO: close the crash window by producing in a Kafka transaction and
+// storing the produced offset with the mark, so that a restarted
+// publisher can tell from the topic whether its record landed. Safe for
+// now: the window is one round trip wide and the duplicate carries the
+// same id.
 type Publisher struct {
 	db       *pgxpool.Pool
 	topic    string
@@ -96,9 +100,23 @@ WHERE publish_time IS NULL ORDER BY create_time LIMIT $1 FOR UPDATE SKIP LOCKED`
 	markSQL = `UPDATE budget.alerts SET publish_time = clock_timestamp() WHERE alert_id = ANY($1)`
 )
 
+// drainTimeout bounds a drain that goes on after its context ended.
+const drainTimeout = 10 * time.Second
+
 // Drain publishes up to one batch of unpublished alerts and returns how
-// many it published.
+// many it published. A drain runs to its end even when ctx ends midway
+// (within drainTimeout): cancelled between Kafka's acknowledgement and
+// the commit of the mark, it would leave a record on the topic that its
+// row does not show as published, and the next owner would send it
+// again. So a graceful stop, a restart or a rebalance never duplicates an
+// alert; only a crash in that window can.
 func (p *Publisher) Drain(ctx context.Context, prod Producer) (int, error) {
+	if ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+	defer cancel()
+
 	var n int
 	err := pg.InTx(ctx, p.db, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, claimSQL, drainBatch)
