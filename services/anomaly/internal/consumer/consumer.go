@@ -85,6 +85,9 @@ type Consumer struct {
 
 	mu     sync.Mutex
 	reload map[int32]bool // partitions to read back from storage
+	// announce holds assigned partitions whose watermark row the next
+	// committed batch must make current, see Assigned.
+	announce map[int32]bool
 
 	staged     *staged
 	oldSpend   map[detect.SpendKey]struct{}
@@ -100,6 +103,7 @@ type staged struct {
 	published  int
 	findings   []finding.Finding
 	events     int
+	announced  []int32
 }
 
 // New returns a consumer over det. onPublish may be nil.
@@ -117,6 +121,7 @@ func New(
 		onPublish: onPublish,
 		now:       time.Now,
 		reload:    make(map[int32]bool),
+		announce:  make(map[int32]bool),
 		oldSpend:  make(map[detect.SpendKey]struct{}),
 	}
 }
@@ -124,11 +129,19 @@ func New(
 // Assigned is the franz-go OnPartitionsAssigned callback: whatever the
 // detector holds of those partitions may be stale, since another member
 // may have owned them meanwhile.
+//
+// The partitions are also announced: the spike evaluator judges a bucket
+// once every active partition's watermark is past it, and a partition
+// with no watermark row yet (consumed for the first time) would not hold
+// it back, so its buckets could be judged before its spend is stored.
+// An announced partition gets a current row at the epoch until its first
+// batch moves it.
 func (c *Consumer) Assigned(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ps := range parts[c.cfg.Topic] {
 		c.reload[ps] = true
+		c.announce[ps] = true
 	}
 }
 
@@ -146,7 +159,7 @@ func (c *Consumer) Handle(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) ([
 	evs, rejects := c.decode(recs)
 	if len(evs) == 0 {
 		c.staged = &staged{sweptUntil: c.sweptUntil}
-		return rejects, nil
+		return rejects, c.announcePartitions(ctx, tx, nil, c.staged, start)
 	}
 	if err := c.prepare(ctx, tx, evs, start); err != nil {
 		return nil, err
@@ -175,6 +188,11 @@ func (c *Consumer) Committed(kafka.Commit) {
 		c.oldSpend[k] = struct{}{}
 	}
 	c.sweptUntil = st.sweptUntil
+	c.mu.Lock()
+	for _, p := range st.announced {
+		delete(c.announce, p)
+	}
+	c.mu.Unlock()
 	c.metrics.openRuns.Set(float64(c.det.OpenRuns()))
 	c.metrics.committed(st)
 	if st.published > 0 && c.onPublish != nil {
@@ -309,7 +327,30 @@ func (c *Consumer) detect(
 	if err := c.save(ctx, tx, b, now); err != nil {
 		return nil, err
 	}
+	if err := c.announcePartitions(ctx, tx, b.Marks(), st, now); err != nil {
+		return nil, err
+	}
 	return st, nil
+}
+
+// epoch is the watermark of an announced partition: before any bucket.
+var epoch = time.Unix(0, 0).UTC()
+
+// announcePartitions writes the rows of announced partitions that the
+// batch did not move, see Assigned.
+func (c *Consumer) announcePartitions(
+	ctx context.Context, tx pgx.Tx, moved map[int32]time.Time, st *staged, now time.Time,
+) error {
+	c.mu.Lock()
+	marks := make(map[int32]time.Time, len(c.announce))
+	for p := range c.announce {
+		st.announced = append(st.announced, p)
+		if _, ok := moved[p]; !ok {
+			marks[p] = epoch
+		}
+	}
+	c.mu.Unlock()
+	return store.SaveWatermarks(ctx, tx, c.cfg.Group, c.cfg.Topic, marks, now)
 }
 
 // sessions adds the batch's spend to its sessions, judges them, and

@@ -315,14 +315,18 @@ func (e *Evaluator) judge(b time.Time) []finding.Finding {
 	var out []finding.Finding
 	window := make([]Bucket, 0, int(e.cfg.Window/step5m))
 	for id, spend := range e.recent {
+		// Every bucket of the window counts, empty ones too: the
+		// expectation is summed over the buckets, so leaving out the
+		// quiet ones of a sparse series would halve it.
 		window = window[:0]
+		var total int64
 		for t := winStart; t.Before(b); t = t.Add(step5m) {
-			if c := spend[t.Unix()]; c != 0 {
-				window = append(window, Bucket{Start: t, Cost: c})
-			}
+			c := spend[t.Unix()]
+			total += c
+			window = append(window, Bucket{Start: t, Cost: c})
 		}
 		s := e.hist[id]
-		if len(window) == 0 || s == nil {
+		if total == 0 || s == nil {
 			continue
 		}
 		pol := e.policies.For(id.Tenant)
