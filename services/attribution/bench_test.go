@@ -54,10 +54,8 @@ func envInt(name string, def int) int {
 // benchTraffic returns n priced records shaped like OTLP traffic: each
 // trace's steps in end order, its invoke_agent span last (so the trace
 // join re-attributes steps already stored), and a gateway call per trace.
-func benchTraffic(tenant string, n int) []*eventv1.PricedUsage {
-	g := fake.New(fake.Options{Tenant: tenant, Seed: 42, Start: time.Now().Add(-24 * time.Hour),
-		Span: 24 * time.Hour, Agents: 20, Models: 12, Customers: 50, Sessions: 2000,
-		UnpricedPercent: 2})
+func benchTraffic(o fake.Options, n int) []*eventv1.PricedUsage {
+	g := fake.New(o)
 	out := make([]*eventv1.PricedUsage, 0, n+8)
 	for len(out) < n {
 		trace := g.Trace()
@@ -67,6 +65,33 @@ func benchTraffic(tenant string, n int) []*eventv1.PricedUsage {
 		out = append(out, g.Call())
 	}
 	return out[:n]
+}
+
+// consumeTraffic are the traffic shapes of BenchmarkConsumeVersusCopy.
+//
+// worst_case spreads the events over a day with every agent calling
+// every model for 50 customers drawn evenly: about 8 in 10 lines bring a
+// dimension set of their own, so nearly every line is a new rollup row.
+//
+// realistic is live traffic as services/loadgen shapes it: the last hour
+// (a consumer keeping up reads the present), 10 agents of 2 apps, each on
+// 2 of 12 models, 60 customers of which the first ones spend the most.
+func consumeTraffic(tenant string) []struct {
+	name string
+	opts fake.Options
+} {
+	now := time.Now()
+	return []struct {
+		name string
+		opts fake.Options
+	}{
+		{"worst_case", fake.Options{Tenant: tenant, Seed: 42, Start: now.Add(-24 * time.Hour),
+			Span: 24 * time.Hour, Agents: 20, Models: 12, Customers: 50, Sessions: 2000,
+			UnpricedPercent: 2}},
+		{"realistic", fake.Options{Tenant: tenant, Seed: 42, Start: now.Add(-time.Hour),
+			Span: time.Hour, Agents: 10, Models: 12, ModelsPerAgent: 2, Customers: 60,
+			SkewCustomers: true, Sessions: 2000, UnpricedPercent: 2}},
+	}
 }
 
 // commitClock notes when the consumer committed its batches.
@@ -102,12 +127,20 @@ func (c *commitClock) note(k kafka.Commit) {
 // The records are on the topic before the consumer starts, and the rate
 // is taken from its first commit to its last, so that the consumer
 // group's join does not count. ATTRIBUTION_BENCH_EVENTS sets the size
-// (default 100,000).
+// (default 100,000). Each traffic shape of consumeTraffic is a
+// sub-benchmark with a COPY baseline of its own.
 func BenchmarkConsumeVersusCopy(b *testing.B) {
 	brokers := realBrokers(b)
 	n := envInt("ATTRIBUTION_BENCH_EVENTS", 100_000)
-	recs := benchTraffic("acme", n)
+	for _, tc := range consumeTraffic("acme") {
+		b.Run(tc.name, func(b *testing.B) {
+			benchConsumeVersusCopy(b, brokers, benchTraffic(tc.opts, n))
+		})
+	}
+}
 
+func benchConsumeVersusCopy(b *testing.B, brokers []string, recs []*eventv1.PricedUsage) {
+	n := len(recs)
 	var storeRate, copyRate float64
 	for b.Loop() {
 		st := newStack(b, brokers)
@@ -123,12 +156,30 @@ func BenchmarkConsumeVersusCopy(b *testing.B) {
 		batch := clock.recs / clock.batches
 		b.Logf("store: %d records in %d batches (mean %d), %v from first to last commit",
 			clock.recs, clock.batches, batch, span)
+		logCardinality(b, st.pool)
 
 		copyRate = copyLines(b, st.pool, n, batch)
 	}
 	b.ReportMetric(storeRate, "events/s")
 	b.ReportMetric(copyRate, "copy_events/s")
 	b.ReportMetric(100*storeRate/copyRate, "pct_of_copy")
+}
+
+// logCardinality logs how many rows of each kind the store holds, so that
+// the traffic's shape is on record beside the rates.
+func logCardinality(b *testing.B, pool *pgxpool.Pool) {
+	b.Helper()
+	var lines, sets, hours, steps, runs, sessions int64
+	err := pool.QueryRow(context.Background(), `SELECT
+	(SELECT count(*) FROM attribution.lines), (SELECT count(*) FROM attribution.dimsets),
+	(SELECT count(*) FROM attribution.rollup_hour), (SELECT count(*) FROM attribution.steps),
+	(SELECT count(*) FROM attribution.runs), (SELECT count(*) FROM attribution.sessions)`).
+		Scan(&lines, &sets, &hours, &steps, &runs, &sessions)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("rows: %d lines, %d dimension sets, %d hourly rollups, %d steps, %d runs, "+
+		"%d sessions", lines, sets, hours, steps, runs, sessions)
 }
 
 const copyTableSQL = `

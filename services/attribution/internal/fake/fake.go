@@ -27,6 +27,13 @@ type Options struct {
 	Agents, Models, Customers, Sessions int
 	// UnpricedPercent of LLM calls come out unpriced.
 	UnpricedPercent int
+	// ModelsPerAgent, when positive, keeps each agent's calls on that many
+	// models of the pool, as real agents are built on one or two; zero
+	// draws every call from the whole pool.
+	ModelsPerAgent int
+	// SkewCustomers draws the first customers far more often, as
+	// services/loadgen does, since real spend concentrates on a few.
+	SkewCustomers bool
 }
 
 // Generator draws traces and calls.
@@ -82,7 +89,7 @@ func (g *Generator) Trace() []*eventv1.PricedUsage {
 		Source:      &eventv1.Source{Kind: eventv1.SourceKind_SOURCE_KIND_OTLP, Name: "otlp"},
 		Granularity: eventv1.Granularity_GRANULARITY_REQUEST,
 		App:         fmt.Sprintf("app-%d", agentIdx%2),
-		CustomerId:  fmt.Sprintf("cust-%d", r.IntN(g.o.Customers)),
+		CustomerId:  g.customer(),
 		Environment: "prod",
 		RunId:       trace,
 		TraceId:     trace,
@@ -107,7 +114,8 @@ func (g *Generator) Trace() []*eventv1.PricedUsage {
 				eventv1.StepKind_STEP_KIND_TOOL, start, 2+i))
 			continue
 		}
-		out = append(out, g.call(base, fmt.Sprintf("llm-%d", i), parent, start, 2+i))
+		out = append(out, g.call(base, fmt.Sprintf("llm-%d", i), parent, start, 2+i,
+			agentIdx))
 	}
 	return out
 }
@@ -136,11 +144,20 @@ func (g *Generator) step(base *eventv1.UsageEvent, id, parent string, kind event
 }
 
 func (g *Generator) call(base *eventv1.UsageEvent, id, parent string, start time.Time,
-	offset int,
+	offset, agent int,
 ) *eventv1.PricedUsage {
 	p := g.step(base, id, parent, eventv1.StepKind_STEP_KIND_LLM, start, offset)
-	g.price(p)
+	g.price(p, agent)
 	return p
+}
+
+// customer draws a customer of the pool.
+func (g *Generator) customer() string {
+	if !g.o.SkewCustomers {
+		return fmt.Sprintf("cust-%d", g.rnd.IntN(g.o.Customers))
+	}
+	u := g.rnd.Float64()
+	return fmt.Sprintf("cust-%d", int(u*u*float64(g.o.Customers)))
 }
 
 // Call returns one plain request outside any run, as a gateway reports it.
@@ -156,7 +173,7 @@ func (g *Generator) Call() *eventv1.PricedUsage {
 		StartTime:   timestamppb.New(at),
 		EndTime:     timestamppb.New(at.Add(time.Second)),
 		App:         "gateway-app",
-		CustomerId:  fmt.Sprintf("cust-%d", r.IntN(g.o.Customers)),
+		CustomerId:  g.customer(),
 		Environment: "prod",
 		Status:      eventv1.CallStatus_CALL_STATUS_OK,
 	}
@@ -164,15 +181,20 @@ func (g *Generator) Call() *eventv1.PricedUsage {
 		ev.Environment = "staging"
 	}
 	p := &eventv1.PricedUsage{PricedId: ev.GetEventId(), Usage: ev, PriceVersion: 1}
-	g.price(p)
+	g.price(p, -1)
 	return p
 }
 
-// price gives an LLM call a model, token buckets and, unless it comes out
-// unpriced, cost lines; effective cost is 90% of list, rounded down.
-func (g *Generator) price(p *eventv1.PricedUsage) {
+// price gives an LLM call a model (one of agent's when ModelsPerAgent is
+// set and the call has an agent, agent >= 0), token buckets and, unless
+// it comes out unpriced, cost lines; effective cost is 90% of list,
+// rounded down.
+func (g *Generator) price(p *eventv1.PricedUsage, agent int) {
 	r, ev := g.rnd, p.GetUsage()
 	m := r.IntN(g.o.Models)
+	if k := g.o.ModelsPerAgent; k > 0 && agent >= 0 {
+		m = (agent*k + m%k) % g.o.Models
+	}
 	ev.Provider, ev.Model = Model(m)
 	ev.ModelVersion = ev.GetModel() + "-2025"
 	// Where the call ran and under which account follow from the model, so

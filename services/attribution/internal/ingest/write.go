@@ -160,15 +160,35 @@ func deltaRow(daily bool, tenant string, bucket time.Time, id dims.ID, a *agg) [
 	return row
 }
 
+// writeSteps copies the steps new to the store straight into their table,
+// and upserts the stored ones it changes. A step is new when the load
+// found no row for it; its run's records are all on one partition, so no
+// other consumer writes it meanwhile, and the primary key fails the batch
+// if one did.
 func (b *batch) writeSteps(ctx context.Context, tx pgx.Tx) error {
-	var rows [][]any
+	var fresh, stored [][]any
 	for _, st := range b.steps {
-		if st.first == nil && !st.moved && !st.touched {
-			continue // loaded for the join only
+		switch {
+		case !st.stored:
+			fresh = append(fresh, st.row())
+		case st.first != nil || st.moved || st.touched:
+			stored = append(stored, st.row())
 		}
-		rows = append(rows, st.row())
 	}
-	return copyThen(ctx, tx, "stage_steps", stepColumns, rows, upsertStepsSQL)
+	if err := copyInto(ctx, tx, "steps", stepColumns, fresh); err != nil {
+		return err
+	}
+	return copyThen(ctx, tx, "stage_steps", stepColumns, stored, upsertStepsSQL)
+}
+
+// copyInto copies rows straight into an attribution table.
+func copyInto(ctx context.Context, tx pgx.Tx, table string, cols []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"attribution", table}, cols,
+		pgx.CopyFromRows(rows))
+	return err
 }
 
 var stepColumns = []string{
@@ -218,11 +238,17 @@ var runColumns = []string{
 	"effective_nanos",
 }
 
+// writeRuns copies new runs into their table and upserts stored ones; as
+// with steps, a run's records are all on one partition.
 func (b *batch) writeRuns(ctx context.Context, tx pgx.Tx) error {
-	rows := make([][]any, 0, len(b.runs))
+	var fresh, stored [][]any
 	for _, r := range b.runs {
 		ev, d := r.first.ev, &r.delta
-		rows = append(rows, []any{
+		rows := &stored
+		if !r.stored {
+			rows = &fresh
+		}
+		*rows = append(*rows, []any{
 			r.key.tenant, r.key.run, ev.GetTraceId(), r.res.agentKey(), r.res.agentID,
 			r.res.agentName, r.res.agentVersion, r.res.session, ev.GetApp(),
 			ev.GetCustomerId(), ev.GetEnvironment(), uuid(r.dims), r.start, r.end,
@@ -230,7 +256,10 @@ func (b *batch) writeRuns(ctx context.Context, tx pgx.Tx) error {
 			d.tokens(), d.list, d.eff,
 		})
 	}
-	return copyThen(ctx, tx, "stage_runs", runColumns, rows, upsertRunsSQL)
+	if err := copyInto(ctx, tx, "runs", runColumns, fresh); err != nil {
+		return err
+	}
+	return copyThen(ctx, tx, "stage_runs", runColumns, stored, upsertRunsSQL)
 }
 
 var sessionColumns = []string{
