@@ -2,10 +2,12 @@ package budget_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
@@ -192,6 +194,30 @@ func TestCategoryBucketBudgets(t *testing.T) {
 	if diff := cmp.Diff([]string{"core", "probe"}, slices.Sorted(slices.Values(ids))); diff != "" {
 		t.Errorf("budgets applying to project b (-want +got):\n%s", diff)
 	}
+
+	// An ad-hoc forecast of a bucket reads its history through the
+	// category's rules: yesterday's spend of label team=mx is in "ml".
+	e.produce(priced{tenant: "acme", id: "y1", day: day.AddDate(0, 0, -1), nanos: usd(7),
+		project: "zz", labels: map[string]string{"team": "mx"}},
+		priced{tenant: "acme", id: "y2", day: day.AddDate(0, 0, -1), nanos: usd(9),
+			project: "a", labels: map[string]string{"team": "mx"}})
+	eventually(t, 30*time.Second, func() error {
+		fc, err := e.client.Forecast(ctx, &budgetv1.ForecastRequest{HorizonDays: 3,
+			Scope: &budgetv1.Scope{Filters: []*budgetv1.ScopeFilter{
+				{Dimension: "category:teams", Include: []string{"ml"}}}}})
+		if err != nil {
+			return err
+		}
+		var history int64
+		for _, d := range fc.GetHistory() {
+			history += d.GetCostNanos()
+		}
+		if history != usd(7) || len(fc.GetForecast()) != 3 {
+			return fmt.Errorf("forecast of bucket ml: history %d, %d days ahead", history,
+				len(fc.GetForecast()))
+		}
+		return nil
+	})
 
 	attr.mu.Lock()
 	if len(attr.keys) == 0 || attr.keys[0] == "" {

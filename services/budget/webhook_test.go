@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,5 +135,53 @@ func TestWebhookRetriesUntilDelivered(t *testing.T) {
 	if got, want := last.Header.Get(alerts.HeaderWebhookSignature),
 		alerts.Sign("s3cret", ts, body); got != want {
 		t.Errorf("signature = %q, want %q", got, want)
+	}
+}
+
+// A webhook URL that passed validation (here because private addresses
+// were allowed when the budget was written) is still refused when the
+// connection is made by a service that does not allow them: the receiver
+// on loopback never sees a call.
+func TestWebhookRefusedAtConnectTime(t *testing.T) {
+	e := newEnv(t, brokers(t, "kfake"))
+	e.start(testSettings(), false) // allows private addresses
+	ctx := e.tenantCtx("acme")
+
+	h := &hook{}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	b := validBudget("team-a")
+	b.Thresholds = []*budgetv1.Threshold{{Kind: actual, BasisPoints: 5000}}
+	b.WebhookUrl = srv.URL
+	if _, err := e.client.CreateBudget(ctx, &budgetv1.CreateBudgetRequest{Budget: b}); err != nil {
+		t.Fatal(err)
+	}
+
+	e.stop(0)
+	s := testSettings()
+	s.WebhookAllowPrivate = false
+	s.WebhookMaxAttempts = 1
+	e.start(s, true)
+	e.produce(priced{tenant: "acme", id: "big", day: today(), nanos: usd(60), project: "a"})
+
+	eventually(t, 30*time.Second, func() error {
+		resp, err := e.client.ListBudgetAlerts(ctx, &budgetv1.ListBudgetAlertsRequest{})
+		if err != nil {
+			return err
+		}
+		if len(resp.GetAlerts()) != 1 {
+			return fmt.Errorf("%d alerts", len(resp.GetAlerts()))
+		}
+		r := resp.GetAlerts()[0]
+		if r.GetWebhookState() != budgetv1.DeliveryState_DELIVERY_STATE_FAILED ||
+			!strings.Contains(r.GetWebhookLastError(), alerts.ErrPrivateAddress.Error()) {
+			return fmt.Errorf("delivery %s: %q", r.GetWebhookState(), r.GetWebhookLastError())
+		}
+		return nil
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.calls) != 0 {
+		t.Errorf("receiver saw %d calls, want none", len(h.calls))
 	}
 }
