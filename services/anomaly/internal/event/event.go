@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/costplane/costplane/libs/kafka"
 	eventv1 "github.com/costplane/costplane/proto/gen/go/costplane/event/v1"
@@ -65,7 +66,7 @@ func Decode(rec *kgo.Record, msg *eventv1.PricedUsage) (Event, error) {
 	if msg == nil {
 		msg = &eventv1.PricedUsage{}
 	}
-	if err := kafka.UnmarshalProto(rec, msg); err != nil {
+	if err := unmarshal(rec, msg); err != nil {
 		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	u := msg.GetUsage()
@@ -115,6 +116,31 @@ func Decode(rec *kgo.Record, msg *eventv1.PricedUsage) (Event, error) {
 	}
 
 	return ev, nil
+}
+
+// pricedContentType is the content type pricing writes, as
+// kafka.ProtoRecord spells it.
+var pricedContentType = kafka.ContentTypeProto + "; messageType=" +
+	string((&eventv1.PricedUsage{}).ProtoReflect().Descriptor().FullName())
+
+// unmarshal decodes rec into msg. The header pricing writes is compared
+// as bytes, which spares parsing it as a media type for every record;
+// any other spelling takes the full check.
+func unmarshal(rec *kgo.Record, msg *eventv1.PricedUsage) error {
+	for i := len(rec.Headers) - 1; i >= 0; i-- {
+		h := rec.Headers[i]
+		if h.Key != kafka.HeaderContentType {
+			continue
+		}
+		if string(h.Value) != pricedContentType {
+			break
+		}
+		if err := proto.Unmarshal(rec.Value, msg); err != nil {
+			return fmt.Errorf("decoding priced usage: %w", err)
+		}
+		return nil
+	}
+	return kafka.UnmarshalProto(rec, msg)
 }
 
 // setCost takes the effective cost. Unpriced usage has none and costs
