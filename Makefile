@@ -111,7 +111,9 @@ config-doc:
 	deploy/config-doc.sh
 
 # Budget service (services/budget). eval-forecast backtests the forecaster
-# on generated series and prints MAPE and 80 % interval coverage; sizes via
+# on generated seasonal series and on the demo workload (the loadgen fleet
+# at a constant rate and on a business calendar) and prints MAPE and 80 %
+# interval coverage; sizes via
 # EVAL_FLAGS, e.g. EVAL_FLAGS='-series 500 -seed 3'. bench-budget measures
 # CheckBudget latency at 5,000 calls/s over gRPC and the alert latency on
 # the local PostgreSQL and Kafka (deploy/local), which it starts if needed

@@ -28,6 +28,10 @@ benches=(
   "attribution-consume|services/attribution|.|ConsumeVersusCopy|-benchtime 1x"
   "attribution-explorer|services/attribution|.|ExplorerQuery10M|-benchtime 200x"
   "attribution-latency|services/attribution|.|EventToQueryable|-benchtime 200x"
+  "budget-forecast|services/budget|./internal/backtest|.|-benchtime 1x"
+  "budget-check|services/budget|.|CheckBudget|-benchtime 25000x"
+  "budget-alert|services/budget|.|AlertLatency|-benchtime 100x"
+  "budget-check-memory|services/budget|./internal/live|.|"
 )
 for extra in ${BENCH_EXTRA:-}; do benches+=("$extra"); done
 

@@ -46,6 +46,25 @@ func (c Config) TopicSpec(name string) TopicSpec {
 	return spec
 }
 
+// CreateTopics is EnsureTopics for a process that has no client yet: it
+// connects with cfg, ensures the named topics with cfg's partitions and
+// retention within a minute, and disconnects.
+func CreateTopics(ctx context.Context, cfg Config, names ...string) error {
+	cl, err := NewClient(cfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	specs := make([]TopicSpec, len(names))
+	for i, n := range names {
+		specs[i] = cfg.TopicSpec(n)
+	}
+	return EnsureTopics(ctx, cl, specs...)
+}
+
 // EnsureTopics creates the topics of specs that do not exist and waits
 // until every partition of every spec has a leader, so that the caller can
 // produce as soon as it returns. Existing topics are not altered, and a

@@ -58,6 +58,24 @@ func TestEnsureTopics(t *testing.T) {
 	})
 }
 
+func TestCreateTopicsUsesConfigDefaults(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, brokers []string) {
+		cfg := kafka.DefaultConfig()
+		cfg.Brokers = brokers
+		cfg.TopicPartitions = 2
+		name := unique("test.create")
+		if err := kafka.CreateTopics(context.Background(), cfg, name); err != nil {
+			t.Fatalf("CreateTopics: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		got := partitionCounts(ctx, t, kadm.NewClient(newClient(t, brokers)), name)
+		if diff := cmp.Diff(map[string]int{name: 2}, got); diff != "" {
+			t.Errorf("partitions (-want +got):\n%s", diff)
+		}
+	})
+}
+
 func TestEnsureTopicsRejectsBadName(t *testing.T) {
 	cl := newClient(t, fakeCluster(t))
 	spec := kafka.TopicSpec{Name: "bad name", Partitions: 1, ReplicationFactor: 1}

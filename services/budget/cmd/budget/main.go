@@ -7,61 +7,34 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/costplane/costplane/libs/auth"
-	"github.com/costplane/costplane/libs/config"
 	"github.com/costplane/costplane/libs/kafka"
-	"github.com/costplane/costplane/libs/log"
-	"github.com/costplane/costplane/libs/pg"
 	"github.com/costplane/costplane/libs/server"
+	"github.com/costplane/costplane/libs/service"
 	"github.com/costplane/costplane/services/budget"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	var cfg budget.Config
-	if err := config.Load("budget", &cfg, os.Args[1:], os.LookupEnv); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	level, _ := log.ParseLevel(cfg.LogLevel) // Validate has checked it.
-	logger := log.New(os.Stderr, level, "budget")
-
-	if err := run(ctx, cfg, logger); err != nil {
-		logger.Error("budget failed", slog.Any("error", err))
-		os.Exit(1)
-	}
+	service.Main("budget", &cfg, &cfg.Base, func(ctx context.Context, p *service.Process) error {
+		return run(ctx, cfg, p)
+	})
 }
 
-func run(ctx context.Context, cfg budget.Config, logger *slog.Logger) error {
-	pool, err := pg.Connect(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
-	if err != nil {
+func run(ctx context.Context, cfg budget.Config, p *service.Process) error {
+	if err := budget.Migrate(ctx, p.Pool); err != nil {
 		return err
 	}
-	defer pool.Close()
-	if err := auth.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	if err := budget.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	if err := ensureTopics(ctx, cfg.Kafka); err != nil {
+	t := cfg.Kafka.Topics
+	if err := kafka.CreateTopics(ctx, cfg.Kafka, t.UsagePriced, t.BudgetAlerts,
+		t.UsageDLQ); err != nil {
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	deps := budget.Deps{Pool: pool, Kafka: cfg.Kafka, Logger: logger, Registerer: reg}
+	deps := budget.Deps{Pool: p.Pool, Kafka: cfg.Kafka, Logger: p.Logger, Registerer: p.Registry}
 	if ep := cfg.Budget.AttributionEndpoint; ep != "" {
 		// TODO: TLS to attribution; plaintext is safe only on a private
 		// network, as for the gateway.
@@ -76,31 +49,13 @@ func run(ctx context.Context, cfg budget.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-
-	store := auth.NewStore(pool)
-	authn := auth.NewAuthenticator(auth.NewVerifier(store, cfg.Auth.CacheTTL), budget.Scopes(),
-		cfg.Auth.KeyHeader, logger)
-	srv, err := server.New(cfg.Server, logger, server.WithRegistry(reg),
-		server.WithUnaryInterceptors(authn.Unary()), server.WithStreamInterceptors(authn.Stream()))
+	srv, err := p.GRPC(cfg.Server, cfg.Auth, budget.Scopes(), svc)
 	if err != nil {
 		return err
 	}
-	srv.Register(svc)
 
-	group := server.NewGroup(logger, cfg.Server.ShutdownTimeout)
+	group := server.NewGroup(p.Logger, cfg.Server.ShutdownTimeout)
 	group.Add("grpc", srv)
 	group.Add("budget", svc)
 	return group.Run(ctx)
-}
-
-func ensureTopics(ctx context.Context, kcfg kafka.Config) error {
-	cl, err := kafka.NewClient(kcfg)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	tctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	return kafka.EnsureTopics(tctx, cl, kcfg.TopicSpec(kcfg.Topics.UsagePriced),
-		kcfg.TopicSpec(kcfg.Topics.BudgetAlerts), kcfg.TopicSpec(kcfg.Topics.UsageDLQ))
 }
