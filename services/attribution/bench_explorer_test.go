@@ -290,6 +290,10 @@ func seed(b *testing.B, pool *pgxpool.Pool) {
 			b.Fatalf("seeding %s: %v", day.Format(time.DateOnly), err)
 		}
 	}
+	// As the maintenance does, every day that is over is rolled up.
+	if err := ingest.RollUpDays(ctx, pool, time.Now()); err != nil {
+		b.Fatal(err)
+	}
 	checkSeed(b, pool)
 	for _, sql := range []string{
 		`ANALYZE attribution.lines, attribution.dimsets, attribution.rollup_hour,

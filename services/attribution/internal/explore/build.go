@@ -32,6 +32,9 @@ type plan struct {
 	// fetch are the metrics read, a superset of the asked ones.
 	fetch Metric
 	cats  map[string]*category.Category
+	// rolled is the first day without daily rollups (the zero time when
+	// no day has them); the days from it on are read hourly.
+	rolled time.Time
 }
 
 type postFilter struct {
@@ -197,8 +200,8 @@ type segment struct {
 	from, to time.Time
 }
 
-// segments cuts the range into whole days, read daily, and the hours
-// around them. Hourly queries read hours only.
+// segments cuts the range into whole days rolled up, read daily, and the
+// hours around them. Hourly queries read hours only.
 //
 // TODO: hours older than the hourly rollup retention
 // (ATTRIBUTION_HOURLY_RETENTION, 400 days by default) are gone, so a
@@ -216,6 +219,9 @@ func (p *plan) segments() []segment {
 		firstDay = firstDay.Add(24 * time.Hour)
 	}
 	lastDay := end.Truncate(24 * time.Hour)
+	if lastDay.After(p.rolled) {
+		lastDay = p.rolled
+	}
 	if !firstDay.Before(lastDay) {
 		return []segment{{false, start, end}}
 	}

@@ -95,6 +95,9 @@ func (e *Explorer) plan(ctx context.Context, tenant string, q Query) (*plan, err
 		p.columns = append(p.columns, col)
 	}
 	p.addFilters()
+	if err := e.pool.QueryRow(ctx, rolledSQL).Scan(&p.rolled); err != nil {
+		return nil, fmt.Errorf("reading the rollup watermark: %w", err)
+	}
 	for _, c := range p.columns {
 		if c.cat != nil {
 			// Splits weigh by cost, tokens or requests.
@@ -106,6 +109,13 @@ func (e *Explorer) plan(ctx context.Context, tenant string, q Query) (*plan, err
 	}
 	return p, nil
 }
+
+// rolledSQL reads the first day without daily rollups; the epoch stands
+// for none rolled up. Hourly rollups hold every day, so a watermark that
+// moves on before the query runs only makes it read more hours.
+const rolledSQL = `
+SELECT CASE WHEN rolled_until = '-infinity' THEN 'epoch' ELSE rolled_until END
+FROM attribution.rollup_watermark`
 
 // row is one aggregated row: a time bucket, a currency, the grouping
 // columns' values and the metrics.

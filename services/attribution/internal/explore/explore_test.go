@@ -69,11 +69,19 @@ type fixture struct {
 	sent []*eventv1.PricedUsage
 }
 
+// newFixture stores two tenants' traffic over two days, rolling the first
+// day up halfway, so that queries read it daily, lines that came after
+// the roll-up included, and the second day hourly.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	pool := testdb.New(t)
 	sent := traffic("acme", 11)
-	load(t, pool, sent)
+	half := len(sent) / 2
+	load(t, pool, sent[:half])
+	if err := ingest.RollUpDays(context.Background(), pool, start.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	load(t, pool, sent[half:])
 	load(t, pool, traffic("globex", 11)) // the same ids in another tenant
 	cats := category.NewStore(pool)
 	return &fixture{pool: pool, cats: cats, ex: explore.New(pool, cats), sent: sent}

@@ -66,15 +66,33 @@ func apply(t *testing.T, pool *pgxpool.Pool, s *ingest.Store,
 	return rejects
 }
 
-// rollupTotals reads per-agent totals from a rollup table.
+// storeRollups reads, as the explorer does, the daily rollups of the days
+// rolled up and the hourly ones of the days after them.
+const storeRollups = `(
+	SELECT * FROM attribution.rollup_day
+	WHERE bucket < (SELECT rolled_until FROM attribution.rollup_watermark)
+	UNION ALL
+	SELECT tenant_id, bucket, dims_id, events, requests, runs, sessions, unpriced,
+	       list_nanos, effective_nanos, tok_input, tok_cache_read, tok_cache_write_5m,
+	       tok_cache_write_1h, tok_output, tok_reasoning, tok_input_audio,
+	       tok_output_audio, tok_input_image, tok_output_image
+	FROM attribution.rollup_hour
+	WHERE bucket >= (SELECT rolled_until FROM attribution.rollup_watermark))`
+
+// rollupTotals reads per-agent totals from a rollup table ("hour" or
+// "day"), or from both as the explorer reads them ("store").
 func rollupTotals(t *testing.T, pool *pgxpool.Pool, tenant, grain string) map[string]*fake.Totals {
 	t.Helper()
+	from := "attribution.rollup_" + grain
+	if grain == "store" {
+		from = storeRollups
+	}
 	out := make(map[string]*fake.Totals)
 	rows, err := pool.Query(context.Background(), `
 SELECT d.agent, sum(events)::bigint, sum(requests)::bigint, sum(unpriced)::bigint,
        sum(runs)::bigint, sum(list_nanos)::bigint, sum(effective_nanos)::bigint,
        sum(tok_input)::bigint, sum(tok_cache_read)::bigint, sum(tok_output)::bigint
-FROM attribution.rollup_`+grain+` r
+FROM `+from+` r
 JOIN attribution.dimsets d USING (tenant_id, dims_id)
 WHERE r.tenant_id = $1 GROUP BY d.agent`, tenant)
 	if err != nil {
@@ -144,15 +162,67 @@ func checkKindsAddUp(t *testing.T, pool *pgxpool.Pool, tenant string) {
 	}
 }
 
+// checkTotals checks the hourly rollups and the store as the explorer
+// reads it against sent, then rolls every day up and checks the daily
+// rollups too.
 func checkTotals(t *testing.T, pool *pgxpool.Pool, tenant string, sent []*eventv1.PricedUsage) {
 	t.Helper()
 	want := fake.Expected(sent)
-	for _, grain := range []string{"hour", "day"} {
-		if diff := cmp.Diff(want, rollupTotals(t, pool, tenant, grain)); diff != "" {
-			t.Errorf("rollup_%s totals by agent (-want +got):\n%s", grain, diff)
+	check := func(grains ...string) {
+		for _, grain := range grains {
+			if diff := cmp.Diff(want, rollupTotals(t, pool, tenant, grain)); diff != "" {
+				t.Errorf("%s totals by agent (-want +got):\n%s", grain, diff)
+			}
 		}
 	}
+	check("hour", "store")
+	checkDailyMatchesHourly(t, pool)
+	if err := ingest.RollUpDays(context.Background(), pool, testStart.AddDate(1, 0, 0)); err != nil {
+		t.Fatalf("RollUpDays: %v", err)
+	}
+	check("day", "store")
+	checkDailyMatchesHourly(t, pool)
 	checkKindsAddUp(t, pool, tenant)
+}
+
+// dailyVersusHourlySQL returns the rows of the rolled-up days where the
+// daily rollups and the sums of the hourly ones differ, either way.
+var dailyVersusHourlySQL = func() string {
+	cols := append(append([]string{"events", "requests", "runs", "sessions", "unpriced",
+		"list_nanos", "effective_nanos"}, dims.TokenColumns[:]...), dims.QuantityColumns...)
+	cols = append(append(cols, dims.ListColumns...), dims.EffectiveColumns...)
+	daily := make([]string, len(cols))
+	sums := make([]string, len(cols))
+	for i, c := range cols {
+		daily[i] = "coalesce(d." + c + ", 0)"
+		if i >= 7+len(dims.TokenColumns) { // per-kind money and quantities
+			daily[i] = "coalesce(k." + c + ", 0)"
+		}
+		sums[i] = "sum(" + c + ")::bigint"
+	}
+	return `
+WITH w AS (SELECT rolled_until AS w FROM attribution.rollup_watermark),
+daily AS (
+	SELECT d.tenant_id, d.bucket, d.dims_id, ` + strings.Join(daily, ", ") + `
+	FROM attribution.rollup_day d
+	FULL JOIN attribution.rollup_kind_day k USING (tenant_id, bucket, dims_id)
+	WHERE coalesce(d.bucket, k.bucket) < (SELECT w FROM w)),
+hourly AS (
+	SELECT tenant_id, date_trunc('day', bucket, 'UTC'), dims_id, ` +
+		strings.Join(sums, ", ") + `
+	FROM attribution.rollup_hour WHERE bucket < (SELECT w FROM w) GROUP BY 1, 2, 3)
+SELECT count(*) FROM ((TABLE daily EXCEPT TABLE hourly) UNION ALL
+	(TABLE hourly EXCEPT TABLE daily)) x`
+}()
+
+// checkDailyMatchesHourly checks that every rolled-up day's daily rows,
+// per dimension set, are the sums of its hourly rows: batches after the
+// roll-up kept them in step.
+func checkDailyMatchesHourly(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	if n := count(t, pool, dailyVersusHourlySQL); n != 0 {
+		t.Errorf("%d daily rollup rows differ from their hourly rows", n)
+	}
 }
 
 // traffic returns n traces and n plain calls with corrections of some
@@ -220,6 +290,40 @@ func TestTotalsExactInAnyOrderWithDuplicates(t *testing.T) {
 	if rej := apply(t, pool, s, batches...); len(rej) > 0 {
 		t.Fatalf("rejected %d records, first: %s", len(rej), rej[0].Reason)
 	}
+	checkTotals(t, pool, "acme", sent)
+	checkRunsAndSessions(t, pool, "acme", sent)
+}
+
+// TestLateLinesReachRolledUpDays rolls the first day up halfway through
+// the traffic: the rest, duplicates, late steps of that day, agents that
+// re-attribute its steps and corrections, must reach its daily rows too.
+func TestLateLinesReachRolledUpDays(t *testing.T) {
+	pool := testdb.New(t)
+	s := newStore()
+	sent := traffic("acme", 6, 60)
+	batches := shuffledBatches(sent, 7)
+	half := len(batches) / 2
+
+	apply(t, pool, s, batches[:half]...)
+	if err := ingest.RollUpDays(context.Background(), pool, testStart.Add(30*time.Hour)); err != nil {
+		t.Fatalf("RollUpDays: %v", err)
+	}
+	w, err := ingest.Watermark(context.Background(), pool)
+	if want := testStart.AddDate(0, 0, 1); err != nil || !w.Equal(want) {
+		t.Fatalf("watermark after the roll-up: %v (%v), want %v", w, err, want)
+	}
+	rolled := count(t, pool, `SELECT count(*) FROM attribution.rollup_day`)
+	if rolled == 0 {
+		t.Fatal("the roll-up made no daily rows")
+	}
+	if n := count(t, pool, `SELECT count(*) FROM attribution.rollup_day
+		WHERE bucket >= '2026-03-02'`); n != 0 {
+		t.Errorf("%d daily rows of a day not rolled up", n)
+	}
+
+	apply(t, pool, s, batches[half:]...)
+	apply(t, pool, s, shuffledBatches(sent, 8)...)
+	checkDailyMatchesHourly(t, pool)
 	checkTotals(t, pool, "acme", sent)
 	checkRunsAndSessions(t, pool, "acme", sent)
 }

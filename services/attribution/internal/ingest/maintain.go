@@ -17,14 +17,15 @@ import (
 type Retention struct {
 	// Raw lines, by dropping whole day partitions.
 	Raw time.Duration
-	// Hourly rollups; daily rollups are kept.
+	// Hourly rollups of days rolled up into daily ones; daily rollups
+	// are kept.
 	Hourly time.Duration
 	// Runs, steps and sessions, by their end.
 	Runs time.Duration
 }
 
-// Maintainer creates raw line partitions ahead of need and applies the
-// retention.
+// Maintainer creates raw line partitions ahead of need, rolls the days
+// that are over up into the daily rollups, and applies the retention.
 type Maintainer struct {
 	pool      *pgxpool.Pool
 	retention Retention
@@ -60,8 +61,9 @@ const (
 SELECT to_date(substring(c.relname FROM 7), 'YYYYMMDD')
 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent = 'attribution.lines'::regclass AND c.relname ~ '^lines_[0-9]{8}$'`
-	dropPartitionSQL  = `DROP TABLE IF EXISTS attribution.lines_%s`
-	expireHourSQL     = `DELETE FROM attribution.rollup_hour WHERE bucket < $1`
+	dropPartitionSQL = `DROP TABLE IF EXISTS attribution.lines_%s`
+	expireHourSQL    = `DELETE FROM attribution.rollup_hour
+WHERE bucket < least($1, (SELECT rolled_until FROM attribution.rollup_watermark))`
 	expireStepsSQL    = `DELETE FROM attribution.steps WHERE end_time < $1`
 	expireRunsSQL     = `DELETE FROM attribution.runs WHERE end_time < $1`
 	expireSessionsSQL = `DELETE FROM attribution.sessions WHERE end_time < $1`
@@ -69,7 +71,8 @@ WHERE i.inhparent = 'attribution.lines'::regclass AND c.relname ~ '^lines_[0-9]{
 )
 
 // Maintain creates the partitions from yesterday to ahead days past now,
-// then drops and deletes what the retention expires.
+// rolls up the days before today, then drops and deletes what the
+// retention expires; hourly rollups only of days rolled up.
 func (m *Maintainer) Maintain(ctx context.Context, now time.Time) error {
 	today := dayOf(now)
 	days := make([]time.Time, 0, m.ahead+2)
@@ -83,6 +86,9 @@ func (m *Maintainer) Maintain(ctx context.Context, now time.Time) error {
 		return err
 	}
 
+	if err := RollUpDays(ctx, m.pool, today); err != nil {
+		return err
+	}
 	if err := m.dropPartitions(ctx, today); err != nil {
 		return err
 	}

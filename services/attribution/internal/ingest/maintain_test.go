@@ -43,10 +43,11 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string) int64 {
 }
 
 // TestRetentionDropsOldPartitions stores traces on four days, then runs
-// the maintenance with three days of raw and hourly retention: the raw
-// partitions of days wholly before the cutoff are dropped, partitions are
-// made ahead, old hourly rollups and runs are deleted, and the daily
-// rollups, which long-range queries read, keep every nano.
+// the maintenance with three days of raw and hourly retention: the days
+// before today are rolled up, the raw partitions of days wholly before
+// the cutoff are dropped, partitions are made ahead, old hourly rollups
+// and runs are deleted, and the daily rollups, which long-range queries
+// read, keep every nano.
 func TestRetentionDropsOldPartitions(t *testing.T) {
 	pool := testdb.New(t)
 	now := testStart.Add(10*24*time.Hour + 12*time.Hour) // 2026-03-11 12:00
@@ -67,7 +68,7 @@ func TestRetentionDropsOldPartitions(t *testing.T) {
 	if diff := cmp.Diff(wantBefore, partitionDays(t, pool)); diff != "" {
 		t.Fatalf("partitions before maintenance (-want +got):\n%s", diff)
 	}
-	daily := rollupTotals(t, pool, "acme", "day")
+	all := rollupTotals(t, pool, "acme", "hour")
 
 	keep := 3 * 24 * time.Hour
 	m := ingest.NewMaintainer(pool, ingest.Retention{Raw: keep, Hourly: keep, Runs: keep}, 2,
@@ -82,8 +83,12 @@ func TestRetentionDropsOldPartitions(t *testing.T) {
 	if diff := cmp.Diff(wantAfter, partitionDays(t, pool)); diff != "" {
 		t.Errorf("partitions after maintenance (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(daily, rollupTotals(t, pool, "acme", "day")); diff != "" {
-		t.Errorf("daily rollups changed by retention (-before +after):\n%s", diff)
+	if diff := cmp.Diff(all, rollupTotals(t, pool, "acme", "store")); diff != "" {
+		t.Errorf("totals changed by roll-up and retention (-before +after):\n%s", diff)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM attribution.rollup_day
+		WHERE bucket >= '2026-03-11'`); n != 0 {
+		t.Errorf("today rolled up: %d daily rows", n)
 	}
 	cutoff := "'" + now.Add(-keep).Format(time.RFC3339) + "'"
 	checks := []struct {

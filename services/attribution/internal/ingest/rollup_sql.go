@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/costplane/costplane/services/attribution/internal/dims"
 )
@@ -57,19 +58,29 @@ func StageDeltaColumns() []string {
 // in StageDeltaColumns order, through the staging table and upserts the
 // consumer uses, so that rows computed in SQL (a backfill, a benchmark's
 // seed) land exactly as consumed ones do. Hourly and daily rows are both
-// the caller's to select.
+// the caller's to select; daily rows of days not rolled up yet are
+// dropped, as RollUpDays makes them from the hourly ones.
 func UpsertRollupsFrom(ctx context.Context, tx pgx.Tx, query string, args ...any) error {
 	if _, err := tx.Exec(ctx, createStagingSQL); err != nil {
 		return fmt.Errorf("creating staging tables: %w", err)
+	}
+	w, err := lockWatermark(ctx, tx)
+	if err != nil {
+		return err
 	}
 	insert := "INSERT INTO stage_delta (" + strings.Join(stageDeltaColumns, ", ") + ") " + query
 	if _, err := tx.Exec(ctx, insert, args...); err != nil {
 		return fmt.Errorf("staging rollup deltas: %w", err)
 	}
-	for _, sql := range []string{upsertRollupHourSQL, upsertRollupDaySQL, upsertKindDaySQL} {
-		if _, err := tx.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("upserting rollups: %w", err)
-		}
+	late := pgtype.Timestamptz{Time: w, Valid: true}
+	if w.IsZero() {
+		late.InfinityModifier = pgtype.NegativeInfinity
+	}
+	if _, err := tx.Exec(ctx, dropLateDeltasSQL, late); err != nil {
+		return fmt.Errorf("staging rollup deltas: %w", err)
+	}
+	if err := upsertRollups(ctx, tx, true); err != nil {
+		return fmt.Errorf("upserting rollups: %w", err)
 	}
 	return nil
 }

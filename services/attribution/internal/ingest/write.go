@@ -109,9 +109,14 @@ var stageDimsColumns = append([]string{"tenant_id", "dims_id"}, dims.Columns...)
 
 func uuid(id dims.ID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }
 
-// writeRollups stages one hourly and one daily delta per dimension set
-// and upserts the rollup tables from them.
+// writeRollups stages one hourly delta per dimension set, and one daily
+// delta for days already rolled up, and upserts the rollup tables from
+// them.
 func (b *batch) writeRollups(ctx context.Context, tx pgx.Tx) error {
+	w, err := lockWatermark(ctx, tx)
+	if err != nil {
+		return err
+	}
 	days := make(map[rollupKey]*agg)
 	var rows [][]any
 	for k, a := range b.rollups {
@@ -120,6 +125,9 @@ func (b *batch) writeRollups(ctx context.Context, tx pgx.Tx) error {
 		}
 		bucket := time.Unix(k.hour, 0).UTC()
 		rows = append(rows, deltaRow(false, k.tenant, bucket, k.dims, a))
+		if !bucket.Before(w) {
+			continue // rolled up from the hourly rows once the day is over
+		}
 		dk := rollupKey{k.tenant, dayOf(bucket).Unix(), k.dims}
 		if days[dk] == nil {
 			days[dk] = &agg{}
@@ -136,10 +144,17 @@ func (b *batch) writeRollups(ctx context.Context, tx pgx.Tx) error {
 		pgx.CopyFromRows(rows)); err != nil {
 		return err
 	}
+	return upsertRollups(ctx, tx, len(days) > 0)
+}
 
-	var q pgx.Batch
-	for _, sql := range []string{upsertRollupHourSQL, upsertRollupDaySQL, upsertKindDaySQL} {
-		q.Queue(sql)
+// upsertRollups moves the staged deltas into the hourly rollups, and into
+// the daily ones when daily deltas are staged.
+func upsertRollups(ctx context.Context, tx pgx.Tx, daily bool) error {
+	q := pgx.Batch{}
+	q.Queue(upsertRollupHourSQL)
+	if daily {
+		q.Queue(upsertRollupDaySQL)
+		q.Queue(upsertKindDaySQL)
 	}
 	return tx.SendBatch(ctx, &q).Close()
 }
