@@ -109,6 +109,13 @@ CROSS JOIN LATERAL (
 	SELECT session_id FROM attribution.sessions
 	WHERE tenant_id = $1 AND session_id = k.session_id LIMIT 1) s`
 
+// storedDimsSQL returns which of a tenant's dimension sets are stored.
+const storedDimsSQL = `
+SELECT $1::text, d.dims_id FROM unnest($2::uuid[]) AS k(dims_id)
+CROSS JOIN LATERAL (
+	SELECT dims_id FROM attribution.dimsets
+	WHERE tenant_id = $1 AND dims_id = k.dims_id LIMIT 1) d`
+
 const insertDimsSQL = `
 INSERT INTO attribution.dimsets SELECT * FROM stage_dims
 ON CONFLICT (tenant_id, dims_id) DO NOTHING`

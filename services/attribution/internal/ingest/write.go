@@ -92,7 +92,14 @@ func (b *batch) writeStatus(ctx context.Context, tx pgx.Tx) error {
 	return tx.SendBatch(ctx, &q).Close()
 }
 
+// writeDims stores the batch's dimension sets that the store lacks. Most
+// batches bring few new ones: asking which are stored costs a key each,
+// much less than copying and conflicting every set. A set another batch
+// adds meanwhile still meets the insert's ON CONFLICT.
 func (b *batch) writeDims(ctx context.Context, tx pgx.Tx) error {
+	if err := b.dropStoredDims(ctx, tx); err != nil {
+		return err
+	}
 	rows := make([][]any, 0, len(b.dimsets))
 	for k, s := range b.dimsets {
 		row := make([]any, 0, len(dims.Columns)+2)
@@ -103,6 +110,38 @@ func (b *batch) writeDims(ctx context.Context, tx pgx.Tx) error {
 		rows = append(rows, append(row, s.LabelsJSON()))
 	}
 	return copyThen(ctx, tx, "stage_dims", stageDimsColumns, rows, insertDimsSQL)
+}
+
+// dropStoredDims removes from the batch the dimension sets stored already.
+func (b *batch) dropStoredDims(ctx context.Context, tx pgx.Tx) error {
+	ids := make(map[string][]pgtype.UUID)
+	for k := range b.dimsets {
+		ids[k.tenant] = append(ids[k.tenant], uuid(k.id))
+	}
+	var q pgx.Batch
+	for tenant, list := range ids {
+		q.Queue(storedDimsSQL, tenant, list)
+	}
+	br := tx.SendBatch(ctx, &q)
+	var (
+		k  dimsKey
+		id pgtype.UUID
+	)
+	for range ids {
+		rows, err := br.Query()
+		if err == nil {
+			_, err = pgx.ForEachRow(rows, []any{&k.tenant, &id}, func() error {
+				k.id = id.Bytes
+				delete(b.dimsets, k)
+				return nil
+			})
+		}
+		if err != nil {
+			_ = br.Close() // the query's error says more
+			return fmt.Errorf("finding stored dimension sets: %w", err)
+		}
+	}
+	return br.Close()
 }
 
 var stageDimsColumns = append([]string{"tenant_id", "dims_id"}, dims.Columns...)
