@@ -127,7 +127,9 @@ func (c *commitClock) note(k kafka.Commit) {
 // The records are on the topic before the consumer starts, and the rate
 // is taken from its first commit to its last, so that the consumer
 // group's join does not count. ATTRIBUTION_BENCH_EVENTS sets the size
-// (default 100,000). Each traffic shape of consumeTraffic is a
+// (default 100,000), KAFKA_MAX_POLL_RECORDS the consumer's batch limit
+// (default the service's, 1,000); the COPY baseline follows the mean
+// batch. Each traffic shape of consumeTraffic is a
 // sub-benchmark with a COPY baseline of its own.
 func BenchmarkConsumeVersusCopy(b *testing.B) {
 	brokers := realBrokers(b)
@@ -144,6 +146,7 @@ func benchConsumeVersusCopy(b *testing.B, brokers []string, recs []*eventv1.Pric
 	var storeRate, copyRate float64
 	for b.Loop() {
 		st := newStack(b, brokers)
+		st.kcfg.MaxPollRecords = envInt("KAFKA_MAX_POLL_RECORDS", st.kcfg.MaxPollRecords)
 		clock := &commitClock{}
 		st.onCommit = clock.note
 		st.produce(b, recs)

@@ -3,8 +3,9 @@
 // dimensions (label values and cost-category buckets included), metrics,
 // and top-N with an "others" series. Raw lines are never read.
 //
-// Ranges are cut into whole UTC days, read from the daily rollups, and
-// the hours at either edge, read from the hourly ones. Dimension filters
+// Ranges are cut into whole UTC days rolled up, read from the daily
+// rollups, and the hours at either edge and of the days not rolled up yet
+// (today, usually), read from the hourly ones. Dimension filters
 // and groupings are applied to the small dimension-set table first.
 // Cost categories compile to SQL; their shared-cost splits are applied to
 // the aggregated rows in Go, with exact integer allocation.

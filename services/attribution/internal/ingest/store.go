@@ -1,6 +1,7 @@
 // Package ingest writes the attribution store from the priced usage and
-// outcome topics: raw lines, dimension sets, hourly and daily rollups,
-// steps, runs, sessions and outcomes.
+// outcome topics: raw lines, dimension sets, hourly rollups (and daily
+// ones of the days already rolled up, see RollUpDays), steps, runs,
+// sessions and outcomes.
 //
 // A batch is applied inside the kafka.Runner's transaction, so its effect
 // and the consumed offsets commit together (DESIGN §5). A line stored once
@@ -79,14 +80,15 @@ func New(cfg Config, log *slog.Logger) *Store {
 
 // HandlePriced is the kafka.Handler of the priced usage topic.
 //
-// TODO: on high-cardinality traffic (about one rollup tuple per line, as
-// in BenchmarkConsumeVersusCopy) the store takes in 10-20% of the rate of
-// a plain COPY of the same lines, short of the 50% issue 5 targets: each
-// line also upserts an hourly, a daily and a daily per-kind rollup row,
-// its step, its run and its session. Rolling the daily rollups up from the
-// hourly ones in the maintainer would take two of those upserts off this
-// path. Safe for now: it costs throughput, not correctness, and consumers
-// scale out by partitions.
+// TODO: the store takes in about 10-13% of the rate of a plain COPY of
+// the same lines on worst-case traffic and 15-20% on realistic traffic
+// (BenchmarkConsumeVersusCopy's two shapes), short of the 50% issue 5
+// targets. Beside its line, each line writes its step, a share of a run,
+// a session and a dimension set, and an hourly rollup row (two when the
+// trace join moves a step); the lines and steps COPYs alone take about as
+// long as the whole baseline. Reaching 50% needs fewer rows per line,
+// such as steps kept on the lines themselves. Safe for now: it costs
+// throughput, not correctness, and consumers scale out by partitions.
 func (s *Store) HandlePriced(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) (
 	[]kafka.Reject, error,
 ) {
