@@ -199,14 +199,16 @@ func TestListAndGetAnomalies(t *testing.T) {
 		if err != nil || !cmp.Equal(t2, ids(resp.GetAnomalies())) {
 			t.Errorf("t2 lists %v (%v), want only its own %v", ids(resp.GetAnomalies()), err, t2)
 		}
-		if _, err := svc.GetAnomaly(as("t2"), &anomalyv1.GetAnomalyRequest{AnomalyId: t1[0]}); code(err) != codes.NotFound {
+		_, err = svc.GetAnomaly(as("t2"), &anomalyv1.GetAnomalyRequest{AnomalyId: t1[0]})
+		if code(err) != codes.NotFound {
 			t.Errorf("t2 getting t1's anomaly: %v, want NOT_FOUND", err)
 		}
 		got, err := svc.GetAnomaly(as("t1"), &anomalyv1.GetAnomalyRequest{AnomalyId: t1[0]})
 		if err != nil || got.GetAnomaly().GetTenantId() != "t1" {
 			t.Errorf("GetAnomaly: %v %v", got, err)
 		}
-		if _, err := svc.ListAnomalies(context.Background(), &anomalyv1.ListAnomaliesRequest{}); code(err) != codes.Unauthenticated {
+		_, err = svc.ListAnomalies(context.Background(), &anomalyv1.ListAnomaliesRequest{})
+		if code(err) != codes.Unauthenticated {
 			t.Errorf("a call without a principal: %v, want UNAUTHENTICATED", err)
 		}
 	})
@@ -263,7 +265,8 @@ func TestStatusChangesAndSuppressions(t *testing.T) {
 		list.GetSuppressions()[0].GetSuppressionId() != sp.GetSuppressionId() {
 		t.Errorf("ListSuppressions: %v %v", list, err)
 	}
-	if other, _ := svc.ListSuppressions(as("t2"), &anomalyv1.ListSuppressionsRequest{}); len(other.GetSuppressions()) != 0 {
+	other, _ := svc.ListSuppressions(as("t2"), &anomalyv1.ListSuppressionsRequest{})
+	if len(other.GetSuppressions()) != 0 {
 		t.Errorf("t2 sees t1's suppressions: %v", other)
 	}
 	_, err = svc.DeleteSuppression(as("t2"), &anomalyv1.DeleteSuppressionRequest{

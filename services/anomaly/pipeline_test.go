@@ -143,7 +143,8 @@ func TestSpendSpikeThroughThePipeline(t *testing.T) {
 		end := time.Now().Truncate(time.Hour).Add(-2 * time.Hour)
 		spikeAt := end.Add(-time.Hour)
 		var evs []*eventv1.PricedUsage
-		for at := end.Add(-9 * 24 * time.Hour); at.Before(end.Add(30 * time.Minute)); at = at.Add(10 * time.Minute) {
+		last := end.Add(30 * time.Minute)
+		for at := end.Add(-9 * 24 * time.Hour); at.Before(last); at = at.Add(10 * time.Minute) {
 			h := float64(at.Hour())
 			cost := usd * (1 + math.Sin(h/24*2*math.Pi)) * (1 + 0.03*math.Sin(float64(at.Unix())))
 			if !at.Before(spikeAt) && at.Before(end) {

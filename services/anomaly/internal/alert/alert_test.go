@@ -140,12 +140,15 @@ func TestUpsertUpdatesTheSameAnomalyOnlyWhenMaterial(t *testing.T) {
 	if len(other) != 1 || other[0].AnomalyId == a.AnomalyId {
 		t.Errorf("another tenant's anomaly of the same run: %v", other)
 	}
-	if _, err := alert.Get(context.Background(), pool, "t2", a.AnomalyId); !errors.Is(err, alert.ErrNotFound) {
+	_, err := alert.Get(context.Background(), pool, "t2", a.AnomalyId)
+	if !errors.Is(err, alert.ErrNotFound) {
 		t.Errorf("Get of t1's anomaly as t2: %v, want ErrNotFound", err)
 	}
 }
 
-func setStatus(t *testing.T, pool *pgxpool.Pool, id string, to eventv1.AlertStatus) (*eventv1.Anomaly, error) {
+func setStatus(
+	t *testing.T, pool *pgxpool.Pool, id string, to eventv1.AlertStatus,
+) (*eventv1.Anomaly, error) {
 	t.Helper()
 	var a *eventv1.Anomaly
 	err := pg.InTx(context.Background(), pool, func(tx pgx.Tx) error {
@@ -215,7 +218,8 @@ func TestFalsePositiveSuppressesThePattern(t *testing.T) {
 	}
 
 	// The false positive itself no longer changes.
-	if got := upsert(t, pool, runaway("t1", "r1", 9*usd, eventv1.Severity_SEVERITY_CRITICAL)); len(got) != 0 {
+	worse := runaway("t1", "r1", 9*usd, eventv1.Severity_SEVERITY_CRITICAL)
+	if got := upsert(t, pool, worse); len(got) != 0 {
 		t.Errorf("a false positive was updated: %v", got)
 	}
 

@@ -28,6 +28,9 @@ func scanAnomaly(row pgx.Row) (*eventv1.Anomaly, error) {
 		currency                string
 		detect, update          time.Time
 	)
+	// TODO: Anomaly has no field for the loop count, so subscribers read
+	// it from the summary only; adding `count` to the proto would carry
+	// it. It is stored, and drives materiality, already.
 	err := row.Scan(&a.TenantId, &a.AnomalyId, &kind, &scope, &wStart, &wEnd, &actual,
 		&expected, &currency, &severity, &status, &count, &a.ExampleRunIds,
 		&a.ExampleSessionIds, &a.Summary, &detect, &update, &a.Revision)

@@ -142,7 +142,9 @@ func describeBase(bl base, pol *policy.Effective) string {
 }
 
 // runFinding starts a finding about run r.
-func (b *Batch) runFinding(r *Run, agent string, kind eventv1.AnomalyKind, pattern string) finding.Finding {
+func (b *Batch) runFinding(
+	r *Run, agent string, kind eventv1.AnomalyKind, pattern string,
+) finding.Finding {
 	scope := map[string]string{"run_id": r.Key}
 	if r.App != "" {
 		scope[policy.DimApp] = r.App

@@ -18,6 +18,9 @@ func (g *generator) when(daytime bool, d time.Duration) time.Time {
 	span := g.w.End.Add(-d - 4*time.Hour).Sub(lo)
 	for try := 0; ; try++ {
 		t := lo.Add(time.Duration(g.rng.Int64N(int64(span)))).Truncate(time.Minute)
+		// Daytime injections stay in working hours: at night a spike of
+		// an app is worth less than the spike floor, so it is not an
+		// anomaly by the settings' own definition.
 		if daytime {
 			wd := t.Weekday()
 			if wd == time.Saturday || wd == time.Sunday || t.Hour() < 10 || t.Hour() > 14 {
@@ -27,7 +30,10 @@ func (g *generator) when(daytime bool, d time.Duration) time.Time {
 		if d == 0 {
 			return t
 		}
-		if try < 1000 && g.overlaps(t, t.Add(d)) {
+		// Two injections in one series make one episode, which can be
+		// credited to one of them only: keep them apart while room is
+		// left.
+		if try < 4000 && g.overlaps(t, t.Add(d)) {
 			continue
 		}
 		g.busy = append(g.busy, [2]time.Time{t, t.Add(d)})
@@ -190,7 +196,9 @@ func (g *generator) spike() {
 
 // extraRuns adds factor times the steady rate of agents over [at, at+d),
 // as one-run sessions.
-func (g *generator) extraRuns(agents []*agent, at time.Time, d time.Duration, factor float64, l int32) {
+func (g *generator) extraRuns(
+	agents []*agent, at time.Time, d time.Duration, factor float64, l int32,
+) {
 	weight := 0
 	turns := 0.0 // steady runs per session, weighted like the agents
 	for _, a := range agents {

@@ -36,7 +36,7 @@ type WorkloadConfig struct {
 // DefaultWorkload returns the workload `make eval-anomaly` runs.
 func DefaultWorkload() WorkloadConfig {
 	return WorkloadConfig{
-		Seed: 7, Tenants: 2, Weeks: 3, Rate: 60,
+		Seed: 7, Tenants: 3, Weeks: 4, Rate: 60,
 		End:      time.Now().UTC().Truncate(5 * time.Minute),
 		Runaways: 6, ToolLoops: 6, RetryLoops: 5, Sessions: 4, Spikes: 4, Shifts: 1,
 		NewSpend: 2, Bursts: 6,
@@ -45,9 +45,11 @@ func DefaultWorkload() WorkloadConfig {
 
 // Label is one injected anomaly.
 type Label struct {
-	ID     int
-	Kind   eventv1.AnomalyKind
-	Name   string // runaway, tool_loop, retry_loop, session, spike, level_shift, new_model, new_provider
+	ID   int
+	Kind eventv1.AnomalyKind
+	// Name is runaway, tool_loop, retry_loop, session, spike,
+	// level_shift, new_model or new_provider.
+	Name   string
 	Tenant string
 	// Attrs are the dimensions of the injected traffic: provider, model,
 	// project, app, agent. A spike alert on any series they are
@@ -145,12 +147,14 @@ func Generate(cfg WorkloadConfig) *Workload {
 }
 
 func (g *generator) tenantTraffic() {
-	// Injections that change the steady traffic are decided first.
-	for range g.cfg.Shifts {
-		g.levelShift()
-	}
+	// Injections that change the steady traffic are decided first, new
+	// models before level shifts: a shifted agent's calls to its new
+	// model shift too, so the shift's label must name that model.
 	for i := range g.cfg.NewSpend {
 		g.newSpend(i%2 == 1)
+	}
+	for range g.cfg.Shifts {
+		g.levelShift()
 	}
 	g.launch()
 	g.steady()
@@ -324,7 +328,8 @@ func (g *generator) tool(r *runState, name string) {
 
 func (g *generator) emit(r *runState, e Event) {
 	e.At = r.at.UnixNano()
-	e.Tenant, e.Run, e.Session, e.Agent, e.Label, e.Seq = g.tenant, r.id, r.session, r.a, r.label, r.seq
+	e.Tenant, e.Run, e.Session, e.Agent = g.tenant, r.id, r.session, r.a
+	e.Label, e.Seq = r.label, r.seq
 	r.seq++
 	g.w.Events = append(g.w.Events, e)
 }

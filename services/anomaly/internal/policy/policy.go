@@ -91,9 +91,9 @@ type preset struct {
 }
 
 var presets = map[string]preset{
-	SensitivityLow:    {runaway: 6, relative: 1.0, z: 6, loopScale: 1.5},
-	SensitivityMedium: {runaway: 4, relative: 0.5, z: 4.5, loopScale: 1},
-	SensitivityHigh:   {runaway: 3, relative: 0.3, z: 3.5, loopScale: 0.75},
+	SensitivityLow:    {runaway: 6, relative: 1.0, z: 7, loopScale: 1.5},
+	SensitivityMedium: {runaway: 4, relative: 0.5, z: 5.5, loopScale: 1},
+	SensitivityHigh:   {runaway: 3, relative: 0.3, z: 4.5, loopScale: 0.75},
 }
 
 // Effective is what the detectors apply for one tenant.

@@ -307,6 +307,12 @@ func keys[K comparable, V any](m map[K]V) []K {
 }
 
 // judge judges every series at boundary b and returns the findings.
+//
+// TODO: one window length (ANOMALY_SPIKE_WINDOW) is judged, so a sharp
+// burst much shorter than the window is diluted and detection takes most
+// of the window; judging a short and a long window together would catch
+// both sooner. Runaway runs and loops, the urgent cases, do not wait for
+// it.
 func (e *Evaluator) judge(b time.Time) []finding.Finding {
 	winStart := b.Add(-e.cfg.Window)
 	end := int(winStart.Truncate(time.Hour).Sub(e.histStart) / time.Hour)

@@ -130,8 +130,9 @@ func (m Model) Judge(s *Series, end, minHistory int, window []Bucket, th Thresho
 	if !s.noise.ok {
 		return v
 	}
-	r := excess / math.Sqrt(expected)
-	scale := math.Max(s.noise.scale, minScale(expected))
+	norm := noiseNorm(expected, s.fit.typical*float64(len(window))/bucketsPerHour)
+	r := excess / norm
+	scale := math.Max(s.noise.scale, minScale(expected, norm))
 	v.Z = (r - s.noise.center) / scale
 	if v.Z < th.Z {
 		return v
@@ -146,6 +147,6 @@ func (m Model) Judge(s *Series, end, minHistory int, window []Bucket, th Thresho
 
 // minScale keeps a series that has been eerily steady from alerting on a
 // few percent: its residuals count at least 2 % of the expectation.
-func minScale(expected float64) float64 {
-	return 0.02 * math.Sqrt(expected)
+func minScale(expected, norm float64) float64 {
+	return 0.02 * expected / norm
 }

@@ -78,13 +78,30 @@ type fit struct {
 	end int
 	day [7]float64 // day-of-week factors
 	lvl []float64  // level now against k+1 weeks before
+	// typical is the mean hourly spend of the last week, the least
+	// spend whose square root scales residuals (see noiseNorm).
+	typical float64
 }
 
 func (m Model) fit(h *History, end int) fit {
 	f := fit{end: end}
 	f.lvl = h.levels(end, m.Weeks)
 	f.day = h.dayFactors(end)
+	if from := max(end-hoursPerWeek, h.First); from < end {
+		s := h.prefix()
+		f.typical = float64(s[end]-s[from]) / float64(end-from)
+	}
 	return f
+}
+
+// noiseNorm is what a residual of spend expected to be e is divided by:
+// the square root of e, as for spend made of many independent calls, but
+// never less than that of the typical hour. In quiet hours spend comes
+// from a few sessions of several calls each, so it strays from a small
+// expectation far more than the square root says; without the floor, an
+// ordinary busy night would look like a spike.
+func noiseNorm(e, typical float64) float64 {
+	return math.Sqrt(math.Max(e, typical))
 }
 
 // levels returns, for k = 1..weeks, how the spend of the last levelDays
@@ -209,7 +226,7 @@ func (m Model) calibrate(h *History, end int) noise {
 		if !ok || e <= 0 {
 			continue
 		}
-		rs = append(rs, (float64(h.Vals[i])-e)/math.Sqrt(e))
+		rs = append(rs, (float64(h.Vals[i])-e)/noiseNorm(e, base.typical))
 	}
 	if len(rs) < hoursPerDay {
 		return noise{}

@@ -51,7 +51,8 @@ func window(at time.Time, cost float64) []Bucket {
 	return out
 }
 
-var medium = Thresholds{Floor: 5 * usd, Relative: 0.5, Z: 4.5}
+// medium is the medium sensitivity preset with the default floor.
+var medium = Thresholds{Floor: 5 * usd, Relative: 0.5, Z: 5.5}
 
 // judge judges hour i of s with the given spend against the history
 // before it.
@@ -170,7 +171,8 @@ func TestFloorAndRelativeThreshold(t *testing.T) {
 		t.Errorf("an excess of %.2f USD under the 5 USD floor alerted: %+v",
 			2*truth/usd, v)
 	}
-	if v := judge(small, i, 3*truth, Thresholds{Floor: usd / 10, Relative: 0.5, Z: 4.5}); !v.Anomalous {
+	lowFloor := Thresholds{Floor: usd / 10, Relative: medium.Relative, Z: medium.Z}
+	if v := judge(small, i, 3*truth, lowFloor); !v.Anomalous {
 		t.Errorf("the same excess over a 0.10 USD floor did not alert: %+v", v)
 	}
 
@@ -181,7 +183,8 @@ func TestFloorAndRelativeThreshold(t *testing.T) {
 	if v := judge(large, i, 1.35*truth, medium); v.Anomalous {
 		t.Errorf("a rise of 35 %% under the 50 %% threshold alerted: %+v", v)
 	}
-	if v := judge(large, i, 1.35*truth, Thresholds{Floor: 5 * usd, Relative: 0.2, Z: 4.5}); !v.Anomalous {
+	lowRelative := Thresholds{Floor: medium.Floor, Relative: 0.2, Z: medium.Z}
+	if v := judge(large, i, 1.35*truth, lowRelative); !v.Anomalous {
 		t.Errorf("a rise of 35 %% over a 20 %% threshold did not alert: %+v", v)
 	}
 }
