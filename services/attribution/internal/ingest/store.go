@@ -21,6 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -116,10 +118,11 @@ func (s *Store) HandlePriced(ctx context.Context, tx pgx.Tx, recs []*kgo.Record)
 // decodeBatch decodes recs into a batch, rejecting what cannot be stored
 // and keeping the first of lines that share a priced id.
 func (s *Store) decodeBatch(recs []*kgo.Record) (*batch, []kafka.Reject) {
+	lines, errs := s.decodeAll(recs)
 	b := newBatch()
 	var rejects []kafka.Reject
-	for _, rec := range recs {
-		l, err := s.dec.decode(rec)
+	for i, rec := range recs {
+		l, err := lines[i], errs[i]
 		if errors.Is(err, errReject) {
 			rejects = append(rejects, kafka.Reject{Record: rec, Reason: reasonOf(err)})
 			continue
@@ -131,6 +134,27 @@ func (s *Store) decodeBatch(recs []*kgo.Record) (*batch, []kafka.Reject) {
 		b.lines = append(b.lines, l)
 	}
 	return b, rejects
+}
+
+// decodeAll decodes recs on every processor: PostgreSQL idles meanwhile,
+// and decoding is most of the batch's own processor time.
+func (s *Store) decodeAll(recs []*kgo.Record) ([]*line, []error) {
+	lines, errs := make([]*line, len(recs)), make([]error, len(recs))
+	workers := min(runtime.GOMAXPROCS(0), 1+len(recs)/256)
+	chunk := (len(recs) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(recs); lo += chunk {
+		hi := min(lo+chunk, len(recs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				lines[i], errs[i] = s.dec.decode(recs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return lines, errs
 }
 
 func reasonOf(err error) string {
