@@ -54,6 +54,9 @@ type Config struct {
 	BaselineRefresh time.Duration
 	// SuppressionRefresh is how often suppressions are read again.
 	SuppressionRefresh time.Duration
+	// ActiveFor is how long, in wall time, a partition's watermark
+	// counts after its last batch when sessions are swept.
+	ActiveFor time.Duration
 }
 
 // DefaultConfig returns the settings the service defaults to.
@@ -65,6 +68,7 @@ func DefaultConfig() Config {
 		NewSpendMinAge:     7 * 24 * time.Hour,
 		BaselineRefresh:    time.Minute,
 		SuppressionRefresh: 10 * time.Second,
+		ActiveFor:          time.Minute,
 	}
 }
 
@@ -392,20 +396,24 @@ func (c *Consumer) sessions(
 		return err
 	}
 
-	return c.sweepSessions(ctx, tx, b, st)
+	return c.sweepSessions(ctx, tx, b, st, now)
 }
 
+//
+// A session's runs sit in any partition, so it is idle only once every
+// partition is past its last event: the lowest watermark of the active
+// partitions decides, as for the spike evaluator. The highest, which
+// this batch alone would give, closed sessions whose runs on a lagging
+// partition were still to come, splitting their cost in two.
 func (c *Consumer) sweepSessions(
-	ctx context.Context, tx pgx.Tx, b *detect.Batch, st *staged,
+	ctx context.Context, tx pgx.Tx, b *detect.Batch, st *staged, now time.Time,
 ) error {
-	var wm time.Time
-	for _, m := range b.Marks() {
-		if m.After(wm) {
-			wm = m
-		}
-	}
-	if wm.Sub(c.sweptUntil) < c.cfg.SessionSweepEvery {
+	if len(b.Marks()) == 0 {
 		return nil
+	}
+	wm, _, err := store.Watermarks(ctx, tx, now.Add(-c.cfg.ActiveFor))
+	if err != nil || wm.Sub(c.sweptUntil) < c.cfg.SessionSweepEvery {
+		return err
 	}
 	closed, err := store.SweepSessions(ctx, tx, wm.Add(-c.cfg.SessionIdle))
 	if err != nil {
