@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -159,12 +160,9 @@ func TestSpendSpikeThroughThePipeline(t *testing.T) {
 		e.settle()
 
 		got := e.alerts(90*time.Second, func(as []*eventv1.Anomaly) bool {
-			for _, a := range as {
-				if a.GetKind() == eventv1.AnomalyKind_ANOMALY_KIND_SPEND_SPIKE {
-					return true
-				}
-			}
-			return false
+			return slices.ContainsFunc(as, func(a *eventv1.Anomaly) bool {
+				return a.GetKind() == eventv1.AnomalyKind_ANOMALY_KIND_SPEND_SPIKE
+			})
 		})
 		var spikes []*eventv1.Anomaly
 		for _, a := range got {
@@ -180,8 +178,11 @@ func TestSpendSpikeThroughThePipeline(t *testing.T) {
 		if len(first.GetScope().GetDimensions()) != 0 {
 			t.Errorf("spike scope %v, want the tenant's total", first.GetScope().GetDimensions())
 		}
-		if a, x := first.GetActual().GetNanos(), first.GetExpected().GetNanos(); a < 2*x {
-			t.Errorf("spike actual %d, expected %d: want at least twice", a, x)
+		// The first revision may come from a boundary whose hour holds
+		// only the start of the spike; it is over its expectation by the
+		// relative threshold at least.
+		if a, x := first.GetActual().GetNanos(), first.GetExpected().GetNanos(); 2*a < 3*x {
+			t.Errorf("spike actual %d, expected %d: want at least 1.5 times", a, x)
 		}
 		for _, s := range spikes {
 			if s.GetAnomalyId() != first.GetAnomalyId() {

@@ -399,7 +399,6 @@ func (c *Consumer) sessions(
 	return c.sweepSessions(ctx, tx, b, st, now)
 }
 
-//
 // A session's runs sit in any partition, so it is idle only once every
 // partition is past its last event: the lowest watermark of the active
 // partitions decides, as for the spike evaluator. The highest, which
