@@ -38,9 +38,16 @@ SELECT pg_advisory_xact_lock('attribution.rollup_watermark'::regclass::oid::int,
 	rollUpGroupingCols = `tenant_id, date_trunc('day', bucket, 'UTC'), dims_id`
 )
 
+// clearDaysSQL deletes the daily rows of the days in [$1, $2) before they
+// are rolled up. Batches write none past the watermark; rows that a
+// consumer of the version before it wrote while the migration ran would
+// count twice, and the hourly rows hold all they hold.
+func clearDaysSQL(table string) string {
+	return `DELETE FROM attribution.` + table + ` WHERE bucket >= $1 AND bucket < $2`
+}
+
 // rollUpSQL inserts the daily rows of the days in [$1, $2) summed from
-// the hourly ones. A plain insert: no daily row exists past the watermark,
-// and a conflict would say that one did rather than count twice.
+// the hourly ones.
 func rollUpSQL(table string, cols []string) string {
 	sums := make([]string, len(cols))
 	for i, c := range cols {
@@ -101,7 +108,10 @@ func RollUpDays(ctx context.Context, pool *pgxpool.Pool, until time.Time) error 
 		if w.IsZero() {
 			from.InfinityModifier = pgtype.NegativeInfinity
 		}
-		for _, sql := range []string{rollUpDaySQL, rollUpKindDaySQL} {
+		for _, sql := range []string{
+			clearDaysSQL("rollup_day"), clearDaysSQL("rollup_kind_day"),
+			rollUpDaySQL, rollUpKindDaySQL,
+		} {
 			if _, err := tx.Exec(ctx, sql, from, until); err != nil {
 				return fmt.Errorf("rolling up days: %w", err)
 			}
