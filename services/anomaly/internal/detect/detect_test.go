@@ -429,3 +429,37 @@ func TestRunEncodingRoundTrip(t *testing.T) {
 		t.Error("a truncated run decoded without error")
 	}
 }
+
+func TestSpendSeriesPerDimensionSetAndCategory(t *testing.T) {
+	p := policy.Settings{
+		DimensionSets: [][]string{{}, {"model", "app"}, {"category:team"}},
+		Categories: []policy.Category{{Name: "team", Rules: []policy.CategoryRule{
+			{Bucket: "cx", Dimension: "app", Values: []string{"support*"}}}}},
+	}.Effective()
+	d := newDetector()
+	b := d.Begin(fixed{p}, t0)
+	for i, app := range []string{"support", "support-eu", "research"} {
+		ev := event.Event{Tenant: tenant, ID: fmt.Sprint(i), App: app, Model: "gpt-4o",
+			Provider: "openai", Cost: usd, Currency: "USD",
+			Time: t0.Add(time.Duration(i) * time.Minute), StepKind: eventv1.StepKind_STEP_KIND_LLM}
+		b.Apply(&ev)
+	}
+	got := map[string]int64{}
+	for pt, a := range b.Series {
+		if pt.Bucket != t0.Unix() || pt.Currency != "USD" {
+			t.Errorf("point %+v: want the 5-minute bucket of t0 in USD", pt)
+		}
+		got[pt.Key] += a.Cost
+	}
+	want := map[string]int64{
+		"":                                    3 * usd,
+		"app=support&model=gpt-4o":            usd,
+		"app=support-eu&model=gpt-4o":         usd,
+		"app=research&model=gpt-4o":           usd,
+		"category:team=cx":                    2 * usd,
+		"category:team=" + policy.OtherBucket: usd,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("series (-want +got):\n%s", diff)
+	}
+}
