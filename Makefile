@@ -131,3 +131,18 @@ bench-budget:
 	cd services/budget && go build -o $(BIN)/budget-bench ./cmd/budget-bench
 	env $$(deploy/local/env.sh) $(BIN)/budget-bench -mode check -baseline $(BENCH_FLAGS)
 	env $$(deploy/local/env.sh) $(BIN)/budget-bench -mode alert $(BENCH_FLAGS)
+
+# Anomaly service (services/anomaly). eval-anomaly sends a labeled workload
+# (weeks of seasonal agent traffic with injected anomalies and benign
+# look-alikes) through Kafka to the anomaly service's own consumer and
+# prints precision, recall and detection latency per anomaly kind; it
+# exits 1 when a kind misses its target. It uses the in-process kfake
+# broker unless KAFKA_BROKERS is set, and DATABASE_URL, else the local
+# PostgreSQL (deploy/local, started if needed and left running); sizes via
+# EVAL_FLAGS, e.g. EVAL_FLAGS='-seed 11 -tenants 4'.
+.PHONY: eval-anomaly
+eval-anomaly:
+	@if [ -z "$${DATABASE_URL:-}" ]; then deploy/local/postgres.sh start; fi
+	cd services/anomaly && go build -o $(BIN)/anomaly-eval ./cmd/anomaly-eval
+	DATABASE_URL="$${DATABASE_URL:-$$(deploy/local/env.sh | sed -n 's/^DATABASE_URL=//p')}" \
+	  $(BIN)/anomaly-eval $(EVAL_FLAGS)

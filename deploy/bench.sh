@@ -28,6 +28,8 @@ benches=(
   "attribution-consume|services/attribution|.|ConsumeVersusCopy|-benchtime 1x"
   "attribution-explorer|services/attribution|.|ExplorerQuery10M|-benchtime 200x"
   "attribution-latency|services/attribution|.|EventToQueryable|-benchtime 200x"
+  "anomaly-consumer|services/anomaly|./internal/consumer|Consumer|-benchtime 200000x"
+  "anomaly-detect|services/anomaly|./internal/consumer|Detect|-benchtime 200000x"
   "budget-forecast|services/budget|./internal/backtest|.|-benchtime 1x"
   "budget-check|services/budget|.|CheckBudget|-benchtime 25000x"
   "budget-alert|services/budget|.|AlertLatency|-benchtime 100x"

@@ -2,13 +2,12 @@ package anomaly
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/costplane/costplane/libs/auth"
 	"github.com/costplane/costplane/libs/kafka"
-	"github.com/costplane/costplane/libs/log"
 	"github.com/costplane/costplane/libs/server"
+	"github.com/costplane/costplane/libs/service"
 )
 
 // Settings are the anomaly service's own settings, shared by the
@@ -117,10 +116,7 @@ func (s Settings) Validate() error {
 
 // Config is the configuration of the standalone anomaly process.
 type Config struct {
-	DatabaseURL      string `env:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/costplane?sslmode=disable" help:"PostgreSQL URL"`
-	DatabaseMaxConns int32  `env:"DATABASE_MAX_CONNS" default:"0" help:"connection limit"`
-	LogLevel         string `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error"`
-
+	service.Base
 	Anomaly Settings
 	Kafka   kafka.Config
 	Server  server.Config
@@ -129,16 +125,10 @@ type Config struct {
 
 // Validate checks that the settings can work.
 func (c Config) Validate() error {
-	errs := []error{c.Anomaly.Validate(), c.Kafka.Validate(), c.Server.Validate(),
-		c.Auth.Validate()}
-	if c.DatabaseURL == "" {
-		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
-	}
+	errs := []error{c.Base.Validate(), c.Anomaly.Validate(), c.Kafka.Validate(),
+		c.Server.Validate(), c.Auth.Validate()}
 	if len(c.Kafka.Brokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS must not be empty"))
-	}
-	if _, err := log.ParseLevel(c.LogLevel); err != nil {
-		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
 	return errors.Join(errs...)
 }
