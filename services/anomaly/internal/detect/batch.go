@@ -116,6 +116,37 @@ func (b *Batch) Closed() []RunKey {
 	return out
 }
 
+// ClosedRuns returns the runs the batch closed that storage holds.
+func (b *Batch) ClosedRuns() []*Run {
+	out := make([]*Run, 0, len(b.closed))
+	for k := range b.closed {
+		if r := b.runs[k]; r != nil && r.persisted {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// PartitionRuns returns the open runs of partition p as they stand once
+// the batch is committed.
+func (b *Batch) PartitionRuns(p int32) []*Run {
+	var out []*Run
+	if part := b.d.parts[p]; part != nil {
+		out = make([]*Run, 0, len(part.runs))
+		for k, r := range part.runs {
+			if b.runs[k] == nil && !b.closed[k] {
+				out = append(out, r)
+			}
+		}
+	}
+	for k, r := range b.runs {
+		if r.Partition == p && !b.closed[k] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // BaselineAdds returns the observations the batch adds to baselines.
 func (b *Batch) BaselineAdds() map[Add]uint32 { return b.adds }
 

@@ -31,13 +31,37 @@ type DB interface {
 const loadRunsSQL = `SELECT tenant_id, run_key, partition, state FROM anomaly.runs
 WHERE partition = ANY($1)`
 
-// LoadRuns returns the open runs stored for partitions.
-func LoadRuns(ctx context.Context, db DB, partitions []int32) (map[int32][]*detect.Run, error) {
+// LoadRuns returns the open runs stored for partitions, and how many
+// entries each partition's run log holds since its latest snapshot.
+func LoadRuns(
+	ctx context.Context, db DB, partitions []int32,
+) (map[int32][]*detect.Run, map[int32]int, error) {
+	byPart, err := loadLegacyRuns(ctx, db, partitions)
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, err := loadRunLog(ctx, db, partitions, byPart)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make(map[int32][]*detect.Run, len(byPart))
+	for p, runs := range byPart {
+		for _, r := range runs {
+			out[p] = append(out[p], r)
+		}
+	}
+	return out, entries, nil
+}
+
+// loadLegacyRuns reads the runs stored one a row, before the run log.
+func loadLegacyRuns(
+	ctx context.Context, db DB, partitions []int32,
+) (map[int32]map[detect.RunKey]*detect.Run, error) {
 	rows, err := db.Query(ctx, loadRunsSQL, partitions)
 	if err != nil {
 		return nil, fmt.Errorf("loading runs: %w", err)
 	}
-	out := make(map[int32][]*detect.Run, len(partitions))
+	out := make(map[int32]map[detect.RunKey]*detect.Run, len(partitions))
 	var (
 		tenant, key string
 		part        int32
@@ -48,61 +72,16 @@ func LoadRuns(ctx context.Context, db DB, partitions []int32) (map[int32][]*dete
 		if err != nil {
 			return fmt.Errorf("run %s/%s: %w", tenant, key, err)
 		}
-		out[part] = append(out[part], r)
+		if out[part] == nil {
+			out[part] = make(map[detect.RunKey]*detect.Run)
+		}
+		out[part][detect.RunKey{Tenant: tenant, Run: key}] = r
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("loading runs: %w", err)
 	}
 	return out, nil
-}
-
-const saveRunsSQL = `INSERT INTO anomaly.runs (tenant_id, run_key, partition, state, last_time)
-SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::bytea[], $5::timestamptz[])
-ON CONFLICT (tenant_id, run_key) DO UPDATE SET
-	partition = EXCLUDED.partition, state = EXCLUDED.state, last_time = EXCLUDED.last_time`
-
-// SaveRuns stores the state of runs.
-func SaveRuns(ctx context.Context, db DB, runs []*detect.Run) error {
-	if len(runs) == 0 {
-		return nil
-	}
-	slices.SortFunc(runs, func(a, b *detect.Run) int {
-		return cmp2(a.Tenant, b.Tenant, a.Key, b.Key)
-	})
-	n := len(runs)
-	tenants, keys := make([]string, n), make([]string, n)
-	parts, states, lasts := make([]int32, n), make([][]byte, n), make([]time.Time, n)
-	var buf []byte
-	for i, r := range runs {
-		tenants[i], keys[i], parts[i] = r.Tenant, r.Key, r.Partition
-		start := len(buf)
-		buf = r.Encode(buf)
-		states[i] = buf[start:len(buf):len(buf)]
-		lasts[i] = time.Unix(0, r.Last)
-	}
-	if _, err := db.Exec(ctx, saveRunsSQL, tenants, keys, parts, states, lasts); err != nil {
-		return fmt.Errorf("saving %d runs: %w", n, err)
-	}
-	return nil
-}
-
-const deleteRunsSQL = `DELETE FROM anomaly.runs r USING unnest($1::text[], $2::text[]) AS d(t, k)
-WHERE r.tenant_id = d.t AND r.run_key = d.k`
-
-// DeleteRuns removes closed runs.
-func DeleteRuns(ctx context.Context, db DB, keys []detect.RunKey) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	tenants, runs := make([]string, len(keys)), make([]string, len(keys))
-	for i, k := range keys {
-		tenants[i], runs[i] = k.Tenant, k.Run
-	}
-	if _, err := db.Exec(ctx, deleteRunsSQL, tenants, runs); err != nil {
-		return fmt.Errorf("deleting %d runs: %w", len(keys), err)
-	}
-	return nil
 }
 
 const upsertSessionsSQL = `INSERT INTO anomaly.sessions AS s
