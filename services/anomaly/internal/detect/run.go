@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"maps"
-	"sort"
-	"strings"
 
 	eventv1 "github.com/costplane/costplane/proto/gen/go/costplane/event/v1"
 )
@@ -98,8 +96,8 @@ const encodingVersion = 1
 // errCorrupt means a stored run cannot be read.
 var errCorrupt = errors.New("stored run state is corrupt")
 
-// Encode appends the run's state to dst. Tenant, key and partition are
-// stored beside it, not in it.
+// Encode appends the run's state to dst, maps in no particular order.
+// Tenant, key and partition are stored beside it, not in it.
 func (r *Run) Encode(dst []byte) []byte {
 	w := writer{b: dst}
 	w.uvarint(encodingVersion)
@@ -117,18 +115,17 @@ func (r *Run) Encode(dst []byte) []byte {
 	w.bool(r.Alerted)
 	w.strCounts(r.Tools)
 	w.uvarint(uint64(len(r.Requests)))
-	for _, k := range sortedKeys(r.Requests) {
+	for k, n := range r.Requests {
 		w.fixed64(k)
-		w.varint(r.Requests[k])
+		w.varint(n)
 	}
 	w.uvarint(uint64(len(r.Seen)))
-	for _, k := range sortedKeys(r.Seen) {
+	for k := range r.Seen {
 		w.fixed64(k)
 	}
 	w.strCounts(r.LoopCounts)
 	w.uvarint(uint64(len(r.Pending)))
-	for _, p := range sortedPending(r.Pending) {
-		a := r.Pending[p]
+	for p, a := range r.Pending {
 		w.str(p.Set)
 		w.str(p.Values)
 		w.varint(p.Bucket)
@@ -179,30 +176,6 @@ func DecodeRun(tenant, key string, partition int32, b []byte) (*Run, error) {
 	return r, nil
 }
 
-func sortedKeys[K ~uint64 | ~string, V any](m map[K]V) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	return keys
-}
-
-func sortedPending(m map[PendingSeries]Amount) []PendingSeries {
-	keys := make([]PendingSeries, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.Bucket != b.Bucket {
-			return a.Bucket < b.Bucket
-		}
-		return strings.Compare(a.Set+unitSep+a.Values, b.Set+unitSep+b.Values) < 0
-	})
-	return keys
-}
-
 type writer struct{ b []byte }
 
 func (w *writer) uvarint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
@@ -224,9 +197,9 @@ func (w *writer) bool(v bool) {
 
 func (w *writer) strCounts(m map[string]int64) {
 	w.uvarint(uint64(len(m)))
-	for _, k := range sortedKeys(m) {
+	for k, n := range m {
 		w.str(k)
-		w.varint(m[k])
+		w.varint(n)
 	}
 }
 
