@@ -374,7 +374,8 @@ func (c *Consumer) announcePartitions(
 func (c *Consumer) sessions(
 	ctx context.Context, tx pgx.Tx, b *detect.Batch, st *staged, now time.Time,
 ) error {
-	rows, err := store.UpsertSessions(ctx, tx, b.Sessions)
+	floor := func(tenant string) int64 { return c.policies.For(tenant).SessionFloor }
+	rows, err := store.UpsertSessions(ctx, tx, b.Sessions, floor)
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,7 @@ func loadLegacyRuns(
 	return out, nil
 }
 
-const upsertSessionsSQL = `INSERT INTO anomaly.sessions AS s
+const upsertSessionsSQL = `WITH up AS (INSERT INTO anomaly.sessions AS s
 	(tenant_id, session_id, currency, cost_nanos, agent, app, first_time, last_time)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
 	$7::timestamptz[], $8::timestamptz[])
@@ -98,12 +98,18 @@ ON CONFLICT (tenant_id, session_id) DO UPDATE SET
 	first_time = least(s.first_time, EXCLUDED.first_time),
 	last_time = greatest(s.last_time, EXCLUDED.last_time)
 RETURNING tenant_id, session_id, currency, cost_nanos, agent, app, first_time, last_time,
-	alert_severity, alert_actual`
+	alert_severity, alert_actual)
+SELECT up.* FROM up JOIN unnest($9::text[], $10::bigint[]) AS f(tenant_id, floor)
+	ON up.tenant_id = f.tenant_id
+WHERE up.cost_nanos >= f.floor`
 
-// UpsertSessions adds a batch's spend to its sessions and returns them as
-// they now stand, with the spend of every other consumer included.
+// UpsertSessions adds a batch's spend to its sessions and returns those
+// that cost at least their tenant's floor as they now stand, with the
+// spend of every other consumer included. Sessions below it cannot be
+// runaways, and returning every session cost as much as updating it.
 func UpsertSessions(
 	ctx context.Context, db DB, deltas map[detect.SessionKey]*detect.SessionDelta,
+	floor func(tenant string) int64,
 ) ([]detect.Session, error) {
 	if len(deltas) == 0 {
 		return nil, nil
@@ -123,13 +129,19 @@ func UpsertSessions(
 		costs              = make([]int64, n)
 		firsts, lasts      = make([]time.Time, n), make([]time.Time, n)
 	)
+	var floorTenants []string
+	var floors []int64
 	for i, k := range keys {
+		if i == 0 || k.Tenant != keys[i-1].Tenant {
+			floorTenants = append(floorTenants, k.Tenant)
+			floors = append(floors, floor(k.Tenant))
+		}
 		d := deltas[k]
 		tenants[i], ids[i], curs[i], costs[i] = k.Tenant, k.Session, d.Currency, d.Cost
 		agents[i], apps[i], firsts[i], lasts[i] = d.Agent, d.App, d.First, d.Last
 	}
 	rows, err := db.Query(ctx, upsertSessionsSQL,
-		tenants, ids, curs, costs, agents, apps, firsts, lasts)
+		tenants, ids, curs, costs, agents, apps, firsts, lasts, floorTenants, floors)
 	if err != nil {
 		return nil, fmt.Errorf("updating %d sessions: %w", n, err)
 	}
