@@ -105,17 +105,6 @@ func (b *Batch) Changed() []*Run {
 	return out
 }
 
-// Closed returns the runs the batch closed that storage holds.
-func (b *Batch) Closed() []RunKey {
-	out := make([]RunKey, 0, len(b.closed))
-	for k := range b.closed {
-		if r := b.runs[k]; r != nil && r.persisted {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
 // ClosedRuns returns the runs the batch closed that storage holds.
 func (b *Batch) ClosedRuns() []*Run {
 	out := make([]*Run, 0, len(b.closed))
