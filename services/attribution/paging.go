@@ -2,33 +2,18 @@ package attribution
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"strconv"
-	"strings"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/costplane/costplane/libs/apierr"
+	"github.com/costplane/costplane/libs/paging"
 )
 
-const (
-	defaultPageSize = 50
-	maxPageSize     = 1000
-)
+const maxPageSize = 1000
 
-// pageSize applies the default to 0 and caps large sizes (AIP-158).
-func pageSize(requested int32) (int, error) {
-	switch {
-	case requested < 0:
-		return 0, apierr.Invalid("page_size", "must not be negative")
-	case requested == 0:
-		return defaultPageSize, nil
-	case requested > maxPageSize:
-		return maxPageSize, nil
-	}
-	return int(requested), nil
-}
+func pageSize(requested int32) (int, error) { return paging.Size(requested, maxPageSize) }
 
 // A page token carries the offset of the next page and the scope of the
 // listing it belongs to: a hash of the request without its paging fields,
@@ -43,21 +28,19 @@ func scopeOf(msg proto.Message) string {
 }
 
 func encodeToken(scope string, offset int) string {
-	raw := "v1\x00" + scope + "\x00" + strconv.Itoa(offset)
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+	return paging.Encode("v1", scope, strconv.Itoa(offset))
 }
 
 // decodeToken returns the offset a token names; an empty token is 0.
 func decodeToken(token, scope string) (int, error) {
-	if token == "" {
-		return 0, nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	parts := strings.Split(string(raw), "\x00")
-	if err != nil || len(parts) != 3 || parts[0] != "v1" || parts[1] != scope {
+	pos, ok := paging.Decode(token, "v1", scope, 1)
+	if !ok {
 		return 0, errBadToken
 	}
-	n, err := strconv.Atoi(parts[2])
+	if pos == nil {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(pos[0])
 	if err != nil || n < 0 {
 		return 0, errBadToken
 	}
@@ -78,19 +61,16 @@ func nextToken(scope string, offset, size int, more bool) string {
 
 // Keyset tokens carry the last id of the previous page instead.
 
-func encodeKeyToken(scope, last string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("k1\x00" + scope + "\x00" + last))
-}
+func encodeKeyToken(scope, last string) string { return paging.Encode("k1", scope, last) }
 
 // decodeKeyToken returns the last id a token names; empty starts over.
 func decodeKeyToken(token, scope string) (string, error) {
-	if token == "" {
-		return "", nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	parts := strings.Split(string(raw), "\x00")
-	if err != nil || len(parts) != 3 || parts[0] != "k1" || parts[1] != scope || parts[2] == "" {
+	pos, ok := paging.Decode(token, "k1", scope, 1)
+	if !ok || (pos != nil && pos[0] == "") {
 		return "", errBadToken
 	}
-	return parts[2], nil
+	if pos == nil {
+		return "", nil
+	}
+	return pos[0], nil
 }

@@ -214,7 +214,8 @@ func buildServices(ctx context.Context, cfg Config, st *stack, token string,
 		group.Add(r.name, r.run)
 	}
 	if cfg.Server.MetricsAddr != "" {
-		metrics := promhttp.HandlerFor(append(prometheus.Gatherers{reg, otlpReg}, pipe.registries...), promhttp.HandlerOpts{})
+		gatherers := append(prometheus.Gatherers{reg, otlpReg}, pipe.registries...)
+		metrics := promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{})
 		group.Add("metrics", server.NewHTTP("metrics", cfg.Server.MetricsAddr, metrics,
 			cfg.Server.ShutdownTimeout, logger))
 	}
